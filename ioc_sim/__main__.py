@@ -1,0 +1,7 @@
+"""``python -m ioc_sim``: serve the simulated station."""
+
+import sys
+
+from ioc_sim.station import main
+
+sys.exit(main())

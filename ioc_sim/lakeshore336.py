@@ -1,0 +1,195 @@
+"""LakeShore 336 temperature controller, with the EPICS lakeshore336 module's PV names.
+
+Input 1 (A) is the stage sensor that loop 1 controls; input 2 (B) sits on the
+sample and so lags the stage (physics note, section 6).  Loop 1's heater warms
+the stage.  Names follow the EPICS support module so facility device classes
+drive this IOC unchanged: ``INn``, ``INn:Units``, ``OUTn:SP``, ``HTRn:Range``,
+``RampRn``, ``OnRampn`` and their ``_RBV`` readbacks.
+"""
+
+from __future__ import annotations
+
+from caproto import ChannelType
+from caproto.server import PVGroup, SubGroup
+
+from ioc_sim.groups import InstrumentGroup
+from ioc_sim.instruments import CONTROL_INPUTS, CONTROL_MODES, HEATER_RANGES
+from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
+
+SETPOINT_RANGE = (0.0, 325.0)  # K
+RAMP_RATE_RANGE = (0.1, 100.0)  # K/min, LakeShore RAMP command
+GAIN_RANGE = (0.1, 1000.0)
+DERIVATIVE_RANGE = (0.0, 200.0)
+TEMPERATURE_UNITS = ("K", "C", "Sensor")
+INPUT_NAMES = {1: "Stage", 2: "Sample"}
+SENSOR_NOISE_K = 0.002
+
+
+def sensor_reading(kelvin: float, units: str) -> float:
+    """A temperature in the input's display units; 'Sensor' is a Cernox-like ohm value."""
+    if units == "C":
+        return kelvin - 273.15
+    if units == "Sensor":
+        return 60.0 * (300.0 / max(kelvin, 1.0)) ** 0.9
+    return kelvin
+
+
+class SensorInput(PVGroup):
+    """One sensor input, ``IN{n}``."""
+
+    def __init__(self, *args, input_number: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_number = input_number
+
+    temperature = readback("IN{n}", 0.0, "Sensor reading in the input's units", precision=4)
+    units = setting(
+        "IN{n}:Units", "K", "Display units of the input",
+        dtype=ChannelType.ENUM, enum_strings=TEMPERATURE_UNITS,
+    )
+    units_rbv = readback(
+        "IN{n}:Units_RBV", "K", "Display units readback",
+        dtype=ChannelType.ENUM, enum_strings=TEMPERATURE_UNITS,
+    )
+    sensor_name = readback("IN{n}:Name_RBV", "", "Sensor name", dtype=ChannelType.STRING)
+
+    @units.putter
+    @guarded
+    async def units(self, instance, value):
+        choice = enum_choice(value, TEMPERATURE_UNITS, instance.pvname)
+        await self.units_rbv.write(choice)
+        return choice
+
+    @sensor_name.startup
+    async def sensor_name(self, instance, async_lib):
+        await instance.write(INPUT_NAMES.get(self.input_number, f"Input {self.input_number}"))
+
+    def kelvin(self, cryostat) -> float:
+        if self.input_number == 1:
+            return cryostat.stage_temperature
+        return cryostat.sample_temperature
+
+
+class LakeShore336(InstrumentGroup):
+    """LakeShore 336 with loop 1 heating the sample stage."""
+
+    input1 = SubGroup(SensorInput, prefix="", macros={"n": "1"}, input_number=1)
+    input2 = SubGroup(SensorInput, prefix="", macros={"n": "2"}, input_number=2)
+
+    setpoint = setting("OUT1:SP", 4.2, "Loop 1 setpoint (K)", precision=3, units="K")
+    setpoint_rbv = readback("OUT1:SP_RBV", 4.2, "Loop 1 setpoint readback", precision=3, units="K")
+    mode = setting("OUT1:Mode", "Closed Loop", "Loop 1 control mode",
+                   dtype=ChannelType.ENUM, enum_strings=CONTROL_MODES)
+    mode_rbv = readback("OUT1:Mode_RBV", "Closed Loop", "Loop 1 control mode readback",
+                        dtype=ChannelType.ENUM, enum_strings=CONTROL_MODES)
+    control_input = setting("OUT1:Cntrl", "A", "Loop 1 control input",
+                            dtype=ChannelType.ENUM, enum_strings=CONTROL_INPUTS)
+    control_input_rbv = readback("OUT1:Cntrl_RBV", "A", "Loop 1 control input readback",
+                                 dtype=ChannelType.ENUM, enum_strings=CONTROL_INPUTS)
+    manual_output = setting("OUT1:MOUT", 0.0, "Loop 1 manual (open loop) output (%)",
+                            units="%", precision=2)
+    manual_output_rbv = readback("OUT1:MOUT_RBV", 0.0, "Manual output readback",
+                                 units="%", precision=2)
+    heater_output = readback("HTR1", 0.0, "Heater 1 output (%)", units="%", precision=2)
+    heater_range = setting("HTR1:Range", "Off", "Heater 1 range",
+                           dtype=ChannelType.ENUM, enum_strings=HEATER_RANGES)
+    heater_range_rbv = readback("HTR1:Range_RBV", "Off", "Heater 1 range readback",
+                                dtype=ChannelType.ENUM, enum_strings=HEATER_RANGES)
+    gain_p = setting("P1", 50.0, "Loop 1 proportional gain", precision=1)
+    gain_p_rbv = readback("P1_RBV", 50.0, "P readback", precision=1)
+    gain_i = setting("I1", 20.0, "Loop 1 integral gain", precision=1)
+    gain_i_rbv = readback("I1_RBV", 20.0, "I readback", precision=1)
+    gain_d = setting("D1", 0.0, "Loop 1 derivative gain", precision=1)
+    gain_d_rbv = readback("D1_RBV", 0.0, "D readback", precision=1)
+    ramp_rate = setting("RampR1", 1.0, "Loop 1 setpoint ramp rate (K/min)",
+                        units="K/min", precision=3)
+    ramp_rate_rbv = readback("RampR1_RBV", 1.0, "Ramp rate readback", units="K/min", precision=3)
+    ramp_enabled = setting("OnRamp1", "Off", "Loop 1 setpoint ramping",
+                           dtype=ChannelType.ENUM, enum_strings=("Off", "On"))
+    ramp_enabled_rbv = readback("OnRamp1_RBV", "Off", "Ramping readback",
+                                dtype=ChannelType.ENUM, enum_strings=("Off", "On"))
+
+    @setpoint.putter
+    @guarded
+    async def setpoint(self, instance, value):
+        kelvin = finite_in_range(value, *SETPOINT_RANGE, instance.pvname, "K")
+        self.cryostat.change_setpoint(kelvin)
+        await self.setpoint_rbv.write(kelvin)
+        return kelvin
+
+    @mode.putter
+    @guarded
+    async def mode(self, instance, value):
+        self.cryostat.mode = enum_choice(value, CONTROL_MODES, instance.pvname)
+        await self.mode_rbv.write(self.cryostat.mode)
+        return self.cryostat.mode
+
+    @control_input.putter
+    @guarded
+    async def control_input(self, instance, value):
+        self.cryostat.control_input = enum_choice(value, CONTROL_INPUTS, instance.pvname)
+        await self.control_input_rbv.write(self.cryostat.control_input)
+        return self.cryostat.control_input
+
+    @manual_output.putter
+    @guarded
+    async def manual_output(self, instance, value):
+        self.cryostat.manual_output = finite_in_range(value, 0.0, 100.0, instance.pvname, "%")
+        await self.manual_output_rbv.write(self.cryostat.manual_output)
+        return self.cryostat.manual_output
+
+    @heater_range.putter
+    @guarded
+    async def heater_range(self, instance, value):
+        self.cryostat.heater_range = enum_choice(value, HEATER_RANGES, instance.pvname)
+        await self.heater_range_rbv.write(self.cryostat.heater_range)
+        return self.cryostat.heater_range
+
+    @gain_p.putter
+    @guarded
+    async def gain_p(self, instance, value):
+        return await self._set_pid(0, finite_in_range(value, *GAIN_RANGE, instance.pvname))
+
+    @gain_i.putter
+    @guarded
+    async def gain_i(self, instance, value):
+        return await self._set_pid(1, finite_in_range(value, *GAIN_RANGE, instance.pvname))
+
+    @gain_d.putter
+    @guarded
+    async def gain_d(self, instance, value):
+        return await self._set_pid(2, finite_in_range(value, *DERIVATIVE_RANGE, instance.pvname))
+
+    async def _set_pid(self, term: int, value: float) -> float:
+        pid = list(self.cryostat.pid)
+        pid[term] = value
+        self.cryostat.pid = tuple(pid)
+        await (self.gain_p_rbv, self.gain_i_rbv, self.gain_d_rbv)[term].write(value)
+        return value
+
+    @ramp_rate.putter
+    @guarded
+    async def ramp_rate(self, instance, value):
+        self.cryostat.ramp_rate = finite_in_range(value, *RAMP_RATE_RANGE, instance.pvname, "K/min")
+        await self.ramp_rate_rbv.write(self.cryostat.ramp_rate)
+        return self.cryostat.ramp_rate
+
+    @ramp_enabled.putter
+    @guarded
+    async def ramp_enabled(self, instance, value):
+        choice = enum_choice(value, ("Off", "On"), instance.pvname)
+        self.cryostat.ramp_enabled = choice == "On"
+        await self.ramp_enabled_rbv.write(choice)
+        return choice
+
+    @property
+    def cryostat(self):
+        return self.simulation.cryostat
+
+    async def publish(self) -> None:
+        rng = self.simulation.rng if self.simulation.noise else None
+        for sensor in (self.input1, self.input2):
+            kelvin = sensor.kelvin(self.cryostat)
+            if rng is not None:
+                kelvin += SENSOR_NOISE_K * rng.standard_normal()
+            await sensor.temperature.write(sensor_reading(kelvin, sensor.units_rbv.value))
+        await self.heater_output.write(self.cryostat.heater_output)

@@ -1,0 +1,77 @@
+"""SourceMeter-class dc current source (+-1 A) with voltage compliance.
+
+==================== ================================ =========================
+PV                   SCPI command                     meaning
+==================== ================================ =========================
+Curr, Curr_RBV       :SOUR:CURR <A>                   bias current setpoint (A)
+Output, Output_RBV   :OUTP ON|OFF                     output enable
+VoltLimit(_RBV)      :SENS:VOLT:PROT <V>              voltage compliance (V)
+CurrMeas             :READ? (current)                 measured current (A)
+VoltMeas             :READ? (voltage)                 measured voltage (V)
+Tripped              :SENS:VOLT:PROT:TRIP?            in compliance (No/Yes)
+==================== ================================ =========================
+"""
+
+from __future__ import annotations
+
+from caproto import ChannelType
+
+from ioc_sim.groups import InstrumentGroup
+from ioc_sim.instruments import SOURCE_CURRENT_LIMIT, SOURCE_VOLTAGE_LIMIT_RANGE
+from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
+
+ON_OFF = ("Off", "On")
+
+
+class SourceMeter(InstrumentGroup):
+    """The dc bias source of the transport insert."""
+
+    current = setting("Curr", 0.0, "Bias current setpoint (A)", units="A", precision=6)
+    current_rbv = readback("Curr_RBV", 0.0, "Bias current setpoint readback", units="A",
+                           precision=6)
+    output = setting("Output", "Off", "Output enable", dtype=ChannelType.ENUM,
+                     enum_strings=ON_OFF)
+    output_rbv = readback("Output_RBV", "Off", "Output enable readback",
+                          dtype=ChannelType.ENUM, enum_strings=ON_OFF)
+    voltage_limit = setting("VoltLimit", 2.0, "Voltage compliance (V)", units="V", precision=3)
+    voltage_limit_rbv = readback("VoltLimit_RBV", 2.0, "Voltage compliance readback",
+                                 units="V", precision=3)
+    measured_current = readback("CurrMeas", 0.0, "Measured current (A)", units="A", precision=6)
+    measured_voltage = readback("VoltMeas", 0.0, "Measured voltage (V)", units="V", precision=6)
+    tripped = readback("Tripped", "No", "Output limited by the voltage compliance",
+                       dtype=ChannelType.ENUM, enum_strings=("No", "Yes"))
+
+    @property
+    def model(self):
+        return self.simulation.source
+
+    @current.putter
+    @guarded
+    async def current(self, instance, value):
+        amps = finite_in_range(value, -SOURCE_CURRENT_LIMIT, SOURCE_CURRENT_LIMIT,
+                               instance.pvname, "A")
+        self.model.setpoint = amps
+        await self.current_rbv.write(amps)
+        return amps
+
+    @output.putter
+    @guarded
+    async def output(self, instance, value):
+        choice = enum_choice(value, ON_OFF, instance.pvname)
+        self.model.output_on = choice == "On"
+        await self.output_rbv.write(choice)
+        return choice
+
+    @voltage_limit.putter
+    @guarded
+    async def voltage_limit(self, instance, value):
+        self.model.voltage_limit = finite_in_range(value, *SOURCE_VOLTAGE_LIMIT_RANGE,
+                                                   instance.pvname, "V")
+        await self.voltage_limit_rbv.write(self.model.voltage_limit)
+        return self.model.voltage_limit
+
+    async def publish(self) -> None:
+        amps, volts, tripped = self.model.measure()
+        await self.measured_current.write(amps)
+        await self.measured_voltage.write(volts)
+        await self.tripped.write("Yes" if tripped else "No")

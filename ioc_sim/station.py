@@ -1,0 +1,165 @@
+"""The simulated station IOC: every instrument on one simulation clock.
+
+Sub-prefixes under the station prefix ``P``:
+
+* ``P TC:``   LakeShore 336 temperature controller
+* ``P LIA1:`` SR830 reading the susceptometer (1550 Hz)
+* ``P LIA2:`` SR830 reading the four-probe voltage (13 Hz)
+* ``P SRC:``  SourceMeter dc bias source
+* ``P ENV:``  sample environment (sample, insert, contacts, exposure)
+* ``P SIM:``  simulation clock and simulation-only diagnostics
+
+Run it with ``tcstation ioc`` or ``python -m ioc_sim``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+
+from caproto.server import PVGroup, SubGroup, run
+
+from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
+from ioc_sim.lakeshore336 import LakeShore336
+from ioc_sim.putchecks import readback
+from ioc_sim.sample import SAMPLE_KINDS
+from ioc_sim.simulation import StationSimulation
+from ioc_sim.sourcemeter import SourceMeter
+from ioc_sim.sr830 import SR830
+
+logger = logging.getLogger("ioc_sim")
+
+DEFAULT_PREFIX = "TCS:"
+DEFAULT_PORT = 5075
+DEFAULT_TICK = 0.1
+SPEEDUP_RANGE = (0.1, 1000.0)
+ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
+
+
+class StationIOC(PVGroup):
+    """All simulated instruments of the station, sharing one sample and one clock."""
+
+    cryostat = SubGroup(LakeShore336, prefix="TC:")
+    susceptometer_lockin = SubGroup(SR830, prefix="LIA1:", channel="susceptometer")
+    transport_lockin = SubGroup(SR830, prefix="LIA2:", channel="transport")
+    source = SubGroup(SourceMeter, prefix="SRC:")
+    environment = SubGroup(SampleEnvironment, prefix="ENV:")
+    diagnostics = SubGroup(SimulationDiagnostics, prefix="SIM:")
+
+    speedup = readback("SIM:Speedup_RBV", 1.0, "Simulated seconds per wall-clock second")
+    simulated_time = readback("SIM:Time_RBV", 0.0, "Simulated time since start", units="s",
+                              precision=2)
+    tick_period = readback("SIM:Tick_RBV", DEFAULT_TICK, "Wall-clock period of the simulation "
+                           "step and of every reading's update", units="s", precision=3)
+
+    def __init__(self, *args, simulation: StationSimulation, speedup: float = 1.0,
+                 tick: float = DEFAULT_TICK, **kwargs):
+        self.simulation = simulation
+        self.speedup_factor = speedup
+        self.tick = tick
+        super().__init__(*args, **kwargs)
+
+    @property
+    def instruments(self):
+        return (self.cryostat, self.susceptometer_lockin, self.transport_lockin, self.source,
+                self.environment, self.diagnostics)
+
+    @simulated_time.startup
+    async def simulated_time(self, instance, async_lib):
+        await self.speedup.write(self.speedup_factor)
+        await self.tick_period.write(self.tick)
+        loop = asyncio.get_running_loop()
+        onsets_task = None
+        onsets_due = 0.0
+        last = time.monotonic()
+        while True:
+            await async_lib.library.sleep(self.tick)
+            now = time.monotonic()
+            try:
+                self.simulation.advance((now - last) * self.speedup_factor)
+                for group in self.instruments:
+                    await group.publish()
+                await instance.write(self.simulation.time)
+            except Exception:
+                logger.exception("simulation step failed; the IOC keeps serving")
+            last = now
+            if onsets_task is not None and onsets_task.done():
+                if onsets_task.exception() is None:
+                    await self.diagnostics.publish_onsets(onsets_task.result())
+                else:
+                    logger.error("true-onset diagnostics failed: %s", onsets_task.exception())
+                onsets_task = None
+            if onsets_task is None and now >= onsets_due:
+                # Off the loop: a cache miss takes a sweep of the model over temperature.
+                onsets_task = loop.run_in_executor(None, self.simulation.true_onsets)
+                onsets_due = now + ONSET_REFRESH_PERIOD
+
+
+def configure_loopback_environment(port: int, interfaces: list[str]) -> None:
+    """Serve Channel Access on ``port`` and only on ``interfaces``."""
+    os.environ["EPICS_CA_SERVER_PORT"] = str(port)
+    os.environ["EPICS_CAS_SERVER_PORT"] = str(port)
+    os.environ["EPICS_CAS_INTF_ADDR_LIST"] = " ".join(interfaces)
+    # No CA repeater runs on loopback to take beacons; sending them only logs errors.
+    os.environ["EPICS_CAS_BEACON_ADDR_LIST"] = ""
+    os.environ["EPICS_CAS_AUTO_BEACON_ADDR_LIST"] = "NO"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcstation ioc",
+        description="Serve the simulated cryogenic station (cryostat, two lock-ins, dc source, "
+        "sample environment) over Channel Access.",
+    )
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX,
+                        help=f"station PV prefix (default {DEFAULT_PREFIX})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"Channel Access server port (default {DEFAULT_PORT})")
+    parser.add_argument("--interfaces", nargs="+", default=["127.0.0.1"],
+                        help="interfaces to serve on (default loopback only)")
+    parser.add_argument("--speedup", type=float, default=1.0,
+                        help="simulated seconds per wall second, 0.1 to 1000 (default 1)")
+    parser.add_argument("--sample", default="mg_mgo", choices=SAMPLE_KINDS,
+                        help="sample mounted at start (default mg_mgo)")
+    parser.add_argument("--no-noise", action="store_true", help="start with noise off")
+    parser.add_argument("--seed", type=int, default=None, help="random seed of the noise")
+    parser.add_argument("--tick", type=float, default=DEFAULT_TICK,
+                        help=f"wall seconds per simulation step (default {DEFAULT_TICK})")
+    parser.add_argument("--list-pvs", action="store_true",
+                        help="print every PV with its description and exit")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    return parser
+
+
+def build_ioc(args: argparse.Namespace) -> StationIOC:
+    simulation = StationSimulation(args.sample, noise=not args.no_noise, seed=args.seed)
+    return StationIOC(prefix=args.prefix, simulation=simulation, speedup=args.speedup,
+                      tick=args.tick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    low, high = SPEEDUP_RANGE
+    if not low <= args.speedup <= high:
+        parser.error(f"--speedup {args.speedup:g} is outside the allowed range {low:g} to {high:g}")
+    if not 0.01 <= args.tick <= 1.0:
+        parser.error(f"--tick {args.tick:g} is outside the allowed range 0.01 to 1 s")
+    if not 1024 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is outside the allowed range 1024 to 65535")
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ioc = build_ioc(args)
+    if args.list_pvs:
+        for name, instance in ioc.pvdb.items():
+            print(f"{name:40s} {instance.__doc__ or ''}".rstrip())
+        return 0
+    configure_loopback_environment(args.port, args.interfaces)
+    print(f"tcstation simulated station: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, "
+          f"port {args.port} on {' '.join(args.interfaces)}, speed-up {args.speedup:g}, "
+          f"sample {args.sample}", flush=True)
+    run(ioc.pvdb, interfaces=args.interfaces)
+    return 0

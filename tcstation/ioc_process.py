@@ -1,0 +1,139 @@
+"""Run the simulated station IOC as a subprocess on loopback, and wait for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from caproto import CaprotoError
+from caproto.sync.client import read as ca_read
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (Channel Access uses both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free TCP+UDP port found on 127.0.0.1")
+
+
+def loopback_client_environment(*ports: int) -> dict[str, str]:
+    """Environment variables that point a Channel Access client at loopback ``ports``.
+
+    Each port is searched separately (``127.0.0.1:port`` entries), so several
+    IOCs, each on its own port, are all found by one client context.
+    """
+    return {
+        "EPICS_CA_ADDR_LIST": " ".join(f"127.0.0.1:{port}" for port in ports),
+        "EPICS_CA_AUTO_ADDR_LIST": "NO",
+        "EPICS_CA_SERVER_PORT": str(ports[0]),
+        "EPICS_CA_REPEATER_PORT": str(ports[0] + 1),
+    }
+
+
+class SimulatedStationProcess:
+    """The station IOC in a subprocess: start, wait until it serves, stop, restart.
+
+    Parameters
+    ----------
+    prefix, port, speedup, sample, noise, seed
+        Passed to ``python -m ioc_sim``.
+    log_path
+        Where the IOC's output goes (default: discarded).
+    """
+
+    def __init__(self, prefix: str, port: int, speedup: float = 1.0, sample: str = "mg_mgo",
+                 noise: bool = True, seed: int | None = None, log_path: Path | None = None):
+        self.prefix = prefix
+        self.port = port
+        self.speedup = speedup
+        self.sample = sample
+        self.noise = noise
+        self.seed = seed
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def command(self) -> list[str]:
+        command = [sys.executable, "-m", "ioc_sim", "--prefix", self.prefix,
+                   "--port", str(self.port), "--speedup", str(self.speedup),
+                   "--sample", self.sample]
+        if not self.noise:
+            command.append("--no-noise")
+        if self.seed is not None:
+            command += ["--seed", str(self.seed)]
+        return command
+
+    def start(self, timeout: float = 30.0) -> SimulatedStationProcess:
+        if self.process is not None and self.process.poll() is None:
+            return self
+        environment = {**os.environ, **loopback_client_environment(self.port)}
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(self.command, stdout=output,
+                                            stderr=subprocess.STDOUT, env=environment)
+        finally:
+            if output is not subprocess.DEVNULL:
+                output.close()
+        self.wait_until_serving(timeout)
+        return self
+
+    def wait_until_serving(self, timeout: float) -> None:
+        """Poll the simulation clock PV until it answers and has advanced."""
+        deadline = time.monotonic() + timeout
+        saved = {key: os.environ.get(key) for key in loopback_client_environment(self.port)}
+        os.environ.update(loopback_client_environment(self.port))
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"the station IOC exited with code {self.process.returncode} "
+                        f"before serving (command: {' '.join(self.command)})"
+                    )
+                try:
+                    clock = ca_read(f"{self.prefix}SIM:Time_RBV", timeout=1.0).data[0]
+                except (CaprotoError, TimeoutError, OSError):
+                    continue
+                if clock > 0:
+                    return
+                time.sleep(0.05)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.stop()
+        raise TimeoutError(f"the station IOC did not serve {self.prefix}SIM:Time_RBV on port "
+                           f"{self.port} within {timeout:g} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def __enter__(self) -> SimulatedStationProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,46 @@
+"""Shared fixtures: Channel Access ports for the session, IOCs as subprocesses.
+
+pyepics reads the EPICS_CA_* environment once, when its context is created, so
+a pool of loopback ports is chosen here, before anything imports epics, and
+every port of the pool is in the client's address list.  Each IOC takes its
+own port from the pool (two servers on one UDP port would split the searches).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+
+import pytest
+
+from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+
+CA_PORTS = tuple(sorted({free_port() for _ in range(12)}))[:8]
+os.environ.update(loopback_client_environment(*CA_PORTS))
+_next_port = itertools.cycle(CA_PORTS)
+
+
+def random_prefix() -> str:
+    return f"T{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="module")
+def station_factory(tmp_path_factory):
+    """Start simulated station IOCs; every one is stopped when the module ends."""
+    started: list[SimulatedStationProcess] = []
+    log_dir = tmp_path_factory.mktemp("ioc-logs")
+
+    def start(speedup: float = 60.0, sample: str = "mg_mgo", noise: bool = True,
+              seed: int | None = 1) -> SimulatedStationProcess:
+        prefix = random_prefix()
+        process = SimulatedStationProcess(
+            prefix, next(_next_port), speedup=speedup, sample=sample, noise=noise, seed=seed,
+            log_path=log_dir / f"{prefix.rstrip(':')}.log",
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,229 @@
+"""The station IOC as a subprocess, talked to through pyepics and caproto's client."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import epics
+import numpy as np
+import pytest
+from caproto import AlarmSeverity, AlarmStatus, CaprotoTimeoutError, ChannelType
+from caproto.threading.client import Context
+
+from ioc_sim.physics import lockin_settle_time
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def caproto_context():
+    context = Context()
+    yield context
+    context.disconnect()
+
+
+def put(name: str, value, timeout: float = 5.0) -> None:
+    """Put with pyepics and wait for completion; fail loudly if it did not connect."""
+    assert epics.caput(name, value, wait=True, timeout=timeout) == 1, f"put to {name} failed"
+
+
+def get(name: str, **kwargs):
+    value = epics.caget(name, timeout=5.0, **kwargs)
+    assert value is not None, f"no answer from {name}"
+    return value
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_sim_seconds(prefix: str, seconds: float, timeout: float = 60.0) -> None:
+    start = get(f"{prefix}SIM:Time_RBV")
+    wait_for(lambda: get(f"{prefix}SIM:Time_RBV") >= start + seconds, timeout,
+             f"{seconds} s of simulated time")
+
+
+@pytest.fixture(scope="module")
+def fast_station(station_factory):
+    return station_factory(speedup=60.0, noise=True)
+
+
+def test_every_instrument_answers_through_pyepics_and_caproto(fast_station, caproto_context):
+    prefix = fast_station.prefix
+    names = [f"{prefix}{suffix}" for suffix in (
+        "TC:IN1", "TC:IN2", "TC:OUT1:SP_RBV", "TC:HTR1", "TC:RampR1_RBV", "TC:IN1:Name_RBV",
+        "LIA1:X", "LIA1:FREQ_RBV", "LIA2:X", "LIA2:SENS:Value_RBV", "SRC:CurrMeas",
+        "ENV:Sample_RBV", "ENV:MaxSafeTemp_RBV", "SIM:Speedup_RBV",
+    )]
+    by_pyepics = {name: get(name, as_string=name.endswith(("_RBV",))) for name in names}
+    by_caproto = dict(zip(names, (pv.read(data_type="native").data[0]
+                                  for pv in caproto_context.get_pvs(*names, timeout=5.0)),
+                          strict=True))
+    assert by_pyepics[f"{prefix}TC:IN1:Name_RBV"] == "Stage"
+    assert by_caproto[f"{prefix}SIM:Speedup_RBV"] == pytest.approx(60.0)
+    assert by_pyepics[f"{prefix}ENV:Sample_RBV"] == "mg_mgo"
+    assert float(by_pyepics[f"{prefix}ENV:MaxSafeTemp_RBV"]) == pytest.approx(77.0)
+    assert by_caproto[f"{prefix}LIA1:FREQ_RBV"] == pytest.approx(1550.0)
+    assert 4.0 < by_caproto[f"{prefix}TC:IN1"] < 4.5
+
+
+def test_controller_ramps_at_the_set_rate(fast_station):
+    prefix = fast_station.prefix
+    put(f"{prefix}TC:HTR1:Range", "High")
+    put(f"{prefix}TC:RampR1", 1.5)
+    put(f"{prefix}TC:OnRamp1", "On")
+    put(f"{prefix}TC:OUT1:SP", 30.0)
+    clock, stage = [], []
+
+    def record(value=None, timestamp=None, **kw):
+        clock.append(timestamp)
+        stage.append(value)
+
+    temperature = epics.PV(f"{prefix}TC:IN1", callback=record, auto_monitor=True, form="time")
+    try:
+        wait_for(lambda: stage and stage[-1] > 26.0, 60.0, "the stage to pass 26 K")
+    finally:
+        temperature.clear_callbacks()
+        temperature.disconnect()
+    # IOC timestamps are wall time; the simulation runs speed-up times faster.
+    simulated = (np.array(clock) - clock[0]) * get(f"{prefix}SIM:Speedup_RBV")
+    stage = np.array(stage)
+    middle = (stage > 8.0) & (stage < 25.0)
+    assert middle.sum() > 50
+    rate = np.polyfit(simulated[middle], stage[middle], 1)[0] * 60.0
+    assert rate == pytest.approx(1.5, rel=0.05)
+    assert get(f"{prefix}TC:HTR1") > 0.0
+
+
+def test_bad_puts_are_refused_flagged_and_the_ioc_keeps_serving(fast_station, caproto_context):
+    prefix = fast_station.prefix
+    # (suffix, value, whether our putter sees it and flags it): an enum index beyond
+    # the list fails in caproto's own conversion, before any putter, so no alarm.
+    cases = [
+        ("TC:OUT1:SP", 1000.0, True), ("TC:OUT1:SP", -5.0, True), ("TC:OUT1:SP", math.nan, True),
+        ("TC:RampR1", 0.0, True), ("SRC:Curr", 5.0, True), ("SRC:Curr", -5.0, True),
+        ("LIA1:SENS", 27, True), ("LIA1:SENS", -1, True), ("LIA1:OFLT", 20, True),
+        ("LIA2:SLVL", 10.0, True), ("TC:OUT1:SP", "hot", False), ("SRC:Curr", "lots", False),
+        ("TC:HTR1:Range", 7, False),
+    ]
+    for suffix, bad_value, flagged in cases:
+        name = f"{prefix}{suffix}"
+        (pv,) = caproto_context.get_pvs(name, timeout=5.0)
+        before = pv.read(data_type="native").data[0]
+        # The server answers ECA_PUTFAIL; caproto's threading client turns that into a
+        # timeout.
+        # Text goes on the wire as DBR_STRING so that it reaches the server.
+        wire_type = ChannelType.STRING if isinstance(bad_value, str) else None
+        with pytest.raises(CaprotoTimeoutError):
+            pv.write([bad_value], wait=True, timeout=1.0, data_type=wire_type)
+        reading = pv.read(data_type="time")
+        assert reading.data[0] == before, f"{name} changed to {reading.data[0]} on {bad_value!r}"
+        if flagged:
+            assert reading.metadata.severity == AlarmSeverity.MAJOR_ALARM, name
+            assert reading.metadata.status == AlarmStatus.WRITE, name
+    clock = get(f"{prefix}SIM:Time_RBV")
+    wait_for(lambda: get(f"{prefix}SIM:Time_RBV") > clock, 5.0, "the clock to keep running")
+    put(f"{prefix}TC:OUT1:SP", 4.2)
+    (setpoint,) = caproto_context.get_pvs(f"{prefix}TC:OUT1:SP", timeout=5.0)
+    assert setpoint.read(data_type="time").metadata.severity == AlarmSeverity.NO_ALARM
+
+
+def test_pyepics_put_of_out_of_range_bias_leaves_the_source_alone(fast_station):
+    prefix = fast_station.prefix
+    put(f"{prefix}SRC:Curr", 0.2)
+    epics.caput(f"{prefix}SRC:Curr", 5.0, wait=True, timeout=5.0)
+    assert get(f"{prefix}SRC:Curr_RBV") == pytest.approx(0.2)
+    assert get(f"{prefix}SRC:Curr") == pytest.approx(0.2)
+    put(f"{prefix}SRC:Curr", 0.0)
+
+
+def test_dudi_and_susceptibility_follow_the_sample_state(fast_station):
+    prefix = fast_station.prefix
+    put(f"{prefix}TC:OUT1:SP", 4.2)
+    put(f"{prefix}SIM:Noise", "Off")
+    wait_for(lambda: get(f"{prefix}SIM:SampleTemp_RBV") < 4.6, 60.0, "the sample at base")
+
+    def settled_x(lockin: str) -> float:
+        wait_sim_seconds(prefix, 20.0)
+        return get(f"{prefix}{lockin}:X")
+
+    fresh_chi = settled_x("LIA1")
+    put(f"{prefix}ENV:Insert", "transport")
+    put(f"{prefix}SRC:Output", "On")
+    surface = settled_x("LIA2")
+    put(f"{prefix}SRC:Curr", 0.4)
+    surface_biased = settled_x("LIA2")
+    put(f"{prefix}ENV:Contacts", "core")
+    core = settled_x("LIA2")
+    put(f"{prefix}SRC:Curr", 0.0)
+    put(f"{prefix}ENV:Contacts", "surface")
+    put(f"{prefix}ENV:ExposeMinutes", 30.0)
+    put(f"{prefix}ENV:Expose", "Expose")
+    assert get(f"{prefix}ENV:Exposing_RBV", as_string=True) == "Yes"
+    wait_for(lambda: get(f"{prefix}ENV:Exposing_RBV", as_string=True) == "No", 60.0,
+             "the 30-minute exposure to end")
+    wait_for(lambda: get(f"{prefix}SIM:SampleTemp_RBV") < 4.6, 60.0, "the sample back at base")
+    degraded_surface = settled_x("LIA2")
+    warm_seconds = get(f"{prefix}ENV:WarmTime_RBV")
+    fraction = get(f"{prefix}SIM:ScFraction_RBV")
+    put(f"{prefix}ENV:Insert", "susceptometer")
+    degraded_chi = settled_x("LIA1")
+    put(f"{prefix}ENV:Sample", "pure_mg")
+    pure_mg_chi = settled_x("LIA1")
+
+    excitation_rms = 0.024 / math.sqrt(2)
+    # At base every junction superconducts: the 3 mOhm background remains (physics note 4).
+    assert surface / excitation_rms == pytest.approx(3.0e-3, rel=0.02)
+    assert surface_biased > surface, "bias should push weak links normal"
+    assert 0 < core < 0.01 * surface, "core contacts: a few micro-ohm, no junctions"
+    assert degraded_surface > 1.5 * surface, "the degraded interface lost its superconductivity"
+    assert fraction < 0.1
+    assert 30 * 60 <= warm_seconds < 32 * 60
+    assert get(f"{prefix}ENV:WarmTime_RBV") == 0.0, "a freshly mounted sample has not been warm"
+    assert fresh_chi < -0.2e-3, "fresh Mg/MgO shields: 4 pi chi' below -0.7 at 0.3 mV/unit"
+    assert degraded_chi == pytest.approx(pure_mg_chi, abs=0.01 * abs(fresh_chi))
+    # Pure Mg still shields by eddy currents at base (4 pi chi' ~ -0.6 against -0.9 fresh):
+    # 0.05 mV is about 0.17 units of 4 pi chi, some 80 times the pickup noise.
+    assert degraded_chi > fresh_chi + 0.05e-3
+
+
+def test_lockin_settles_after_a_bias_step_within_the_table_time(station_factory):
+    station = station_factory(speedup=1.0, noise=False)
+    prefix = station.prefix
+    put(f"{prefix}ENV:Insert", "transport")
+    put(f"{prefix}LIA2:OFLT", 10)  # 1 s
+    put(f"{prefix}LIA2:OFSL", "12 dB/oct")
+    put(f"{prefix}SRC:Output", "On")
+    settle = lockin_settle_time(1.0, 12)
+    time.sleep(settle + 1.0)
+    before = get(f"{prefix}LIA2:X")
+    samples: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def record(value=None, timestamp=None, **kw):
+        with lock:
+            samples.append((timestamp, value))
+
+    monitor = epics.PV(f"{prefix}LIA2:X", callback=record, auto_monitor=True, form="time")
+    wait_for(lambda: monitor.connected and samples, 5.0, "the X monitor")
+    step_time = time.time()
+    put(f"{prefix}SRC:Curr", 0.4)
+    time.sleep(2 * settle)
+    monitor.clear_callbacks()
+    after = get(f"{prefix}LIA2:X")
+    assert abs(after - before) > 0.05 * abs(before), "the bias step must change the reading"
+    with lock:
+        trace = [(t - step_time, x) for t, x in samples if t > step_time]
+    within = [t for t, x in trace if abs(x - after) <= 0.01 * abs(after - before)]
+    outside = [t for t, x in trace if abs(x - after) > 0.01 * abs(after - before)]
+    tick = get(f"{prefix}SIM:Tick_RBV")
+    assert within and min(within) <= settle + 2 * tick
+    assert outside and max(outside) >= 0.5 * settle, "a filter that jumps is no filter"

@@ -1,0 +1,90 @@
+"""The whole simulated station in-process (no Channel Access), noise off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ioc_sim.physics import lockin_filter_delay
+from ioc_sim.simulation import PICKUP_VOLTS_PER_HZ_OE, StationSimulation
+
+
+def _sweep(simulation: StationSimulation, target: float, rate: float, step: float = 1.0):
+    """Ramp loop 1 to ``target`` at ``rate`` K/min; record stage T and lock-in X."""
+    cryostat = simulation.cryostat
+    cryostat.heater_range = "High"
+    cryostat.ramp_rate = rate
+    cryostat.ramp_enabled = True
+    cryostat.change_setpoint(target)
+    stage, signal = [], []
+    while abs(cryostat.sample_temperature - target) > 0.05:
+        simulation.advance(step)
+        stage.append(cryostat.stage_temperature)
+        signal.append(simulation.susceptometer_lockin.output()[0].real)
+    return np.array(stage), np.array(signal)
+
+
+def _crossing(temperature: np.ndarray, signal: np.ndarray, level: float) -> float:
+    """Stage temperature at which the signal crosses ``level`` (first crossing)."""
+    above = signal > level
+    index = np.flatnonzero(above[1:] != above[:-1])[0]
+    t0, t1, s0, s1 = temperature[index], temperature[index + 1], signal[index], signal[index + 1]
+    return t0 + (level - s0) * (t1 - t0) / (s1 - s0)
+
+
+def test_warming_and_cooling_sweeps_differ_by_twice_rate_times_delays():
+    rate = 1.5
+    simulation = StationSimulation("mg_mgo", noise=False)
+    lockin = simulation.susceptometer_lockin
+    lockin.time_constant_index = 10  # 1 s, so the filter delay is visible
+    simulation.cryostat.change_setpoint(40.0)
+    simulation.cryostat.heater_range = "High"
+    for _ in range(900):
+        simulation.advance(1.0)
+    warm_t, warm_x = _sweep(simulation, 58.0, rate)
+    cool_t, cool_x = _sweep(simulation, 40.0, rate)
+    level = 0.5 * (warm_x.min() + warm_x.max())
+    shift = _crossing(warm_t, warm_x, level) - _crossing(cool_t, cool_x, level)
+    delays = simulation.cryostat.sample_lag + lockin_filter_delay(
+        lockin.time_constant, lockin.slope_db
+    )
+    expected = 2.0 * rate / 60.0 * delays
+    assert shift == pytest.approx(expected, rel=0.15)
+
+
+def test_susceptometer_reads_chi_times_pickup_scale_at_base():
+    simulation = StationSimulation("mg_mgo", noise=False)
+    for _ in range(60):
+        simulation.advance(1.0)
+    chi = simulation.sample.susceptibility(simulation.cryostat.sample_temperature)
+    reading, _ = simulation.susceptometer_lockin.output()
+    scale = PICKUP_VOLTS_PER_HZ_OE * 1550.0 * 0.2
+    assert abs(reading) == pytest.approx(scale * abs(chi), rel=1e-3)
+    assert scale == pytest.approx(0.3e-3)
+
+
+def test_transport_reading_follows_physics_note_normalisation():
+    simulation = StationSimulation("mg_mgo", noise=False)
+    simulation.environment.insert = "transport"
+    for _ in range(60):
+        simulation.advance(1.0)
+    x = simulation.transport_lockin.output()[0].real
+    excitation = simulation.excitation_amplitude
+    assert excitation == pytest.approx(0.024, rel=2e-3)
+    # physics note: dU/dI = sqrt(2) X_rms / Iac
+    assert math.sqrt(2) * x / excitation == pytest.approx(simulation.dudi, rel=1e-3)
+
+
+def test_exposure_holds_sample_warm_then_releases_it():
+    simulation = StationSimulation("mg_mgo", noise=False)
+    simulation.start_exposure(30.0)
+    for _ in range(30 * 60 // 5):
+        simulation.advance(5.0)
+    assert simulation.exposure_remaining == 0.0
+    assert simulation.sample.warm_seconds > 25 * 60
+    assert simulation.sample.superconducting_fraction < 0.1
+    for _ in range(60):
+        simulation.advance(5.0)
+    assert simulation.cryostat.sample_temperature < 10.0
