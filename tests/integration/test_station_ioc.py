@@ -30,7 +30,8 @@ def put(name: str, value, timeout: float = 5.0) -> None:
 
 
 def get(name: str, **kwargs):
-    value = epics.caget(name, timeout=5.0, **kwargs)
+    """A fresh read: pyepics' default returns the monitor cache, which can lag a put."""
+    value = epics.caget(name, timeout=5.0, use_monitor=False, **kwargs)
     assert value is not None, f"no answer from {name}"
     return value
 
