@@ -78,7 +78,8 @@ class SimulatedStationProcess:
     def start(self, timeout: float = 30.0) -> SimulatedStationProcess:
         if self.process is not None and self.process.poll() is None:
             return self
-        environment = {**os.environ, **loopback_client_environment(self.port)}
+        environment = {**os.environ, **loopback_client_environment(self.port),
+                       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(self.command, stdout=output,
