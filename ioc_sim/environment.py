@@ -13,7 +13,7 @@ import math
 
 from caproto import ChannelType
 
-from ioc_sim.groups import InstrumentGroup
+from ioc_sim.groups import InstrumentGroup, write_pair
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
 from ioc_sim.sample import CONTACT_KINDS, SAMPLE_KINDS
 from ioc_sim.simulation import INSERT_KINDS
@@ -63,14 +63,17 @@ class SampleEnvironment(InstrumentGroup):
     load_resistance = readback("LoadRes_RBV", 1.5, "Leads and contacts seen by the dc source",
                                units="Ohm", precision=3)
 
-    @sample.startup
-    async def sample(self, instance, async_lib):
+    async def write_settings(self) -> None:
         simulation = self.simulation
-        await instance.write(simulation.sample.kind, verify_value=False)
-        await self.sample_rbv.write(simulation.sample.kind)
+        environment = simulation.environment
+        await write_pair(self.sample, self.sample_rbv, simulation.sample.kind)
+        await write_pair(self.insert, self.insert_rbv, environment.insert)
+        await write_pair(self.contacts, self.contacts_rbv, environment.contacts)
+        await write_pair(self.field_dc, self.field_dc_rbv, environment.field_dc_oe)
+        await self.exposing.write("Yes" if simulation.exposure_remaining > 0 else "No")
         await self.max_safe_temperature.write(simulation.sample.max_safe_temperature)
-        await self.coil_constant.write(simulation.environment.coil_oe_per_volt)
-        await self.excitation_gain.write(simulation.environment.excitation_amps_per_volt)
+        await self.coil_constant.write(environment.coil_oe_per_volt)
+        await self.excitation_gain.write(environment.excitation_amps_per_volt)
         await self.load_resistance.write(simulation.source.load_resistance)
 
     @sample.putter
@@ -148,11 +151,8 @@ class SimulationDiagnostics(InstrumentGroup):
     tc_dudi = readback("TcDudi_RBV", math.nan, "True dU/dI onset (10 % of the zero-bias step) "
                        "at the present bias; NaN when there is none", units="K", precision=3)
 
-    @noise.startup
-    async def noise(self, instance, async_lib):
-        state = "On" if self.simulation.noise else "Off"
-        await instance.write(state, verify_value=False)
-        await self.noise_rbv.write(state)
+    async def write_settings(self) -> None:
+        await write_pair(self.noise, self.noise_rbv, "On" if self.simulation.noise else "Off")
 
     @noise.putter
     @guarded

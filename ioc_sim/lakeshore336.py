@@ -12,7 +12,7 @@ from __future__ import annotations
 from caproto import ChannelType
 from caproto.server import PVGroup, SubGroup
 
-from ioc_sim.groups import InstrumentGroup
+from ioc_sim.groups import InstrumentGroup, write_pair
 from ioc_sim.instruments import CONTROL_INPUTS, CONTROL_MODES, HEATER_RANGES
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
 
@@ -184,6 +184,23 @@ class LakeShore336(InstrumentGroup):
     @property
     def cryostat(self):
         return self.simulation.cryostat
+
+    async def write_settings(self) -> None:
+        cryostat = self.cryostat
+        pairs = (
+            (self.setpoint, self.setpoint_rbv, cryostat.setpoint),
+            (self.mode, self.mode_rbv, cryostat.mode),
+            (self.control_input, self.control_input_rbv, cryostat.control_input),
+            (self.manual_output, self.manual_output_rbv, cryostat.manual_output),
+            (self.heater_range, self.heater_range_rbv, cryostat.heater_range),
+            (self.gain_p, self.gain_p_rbv, cryostat.pid[0]),
+            (self.gain_i, self.gain_i_rbv, cryostat.pid[1]),
+            (self.gain_d, self.gain_d_rbv, cryostat.pid[2]),
+            (self.ramp_rate, self.ramp_rate_rbv, cryostat.ramp_rate),
+            (self.ramp_enabled, self.ramp_enabled_rbv, "On" if cryostat.ramp_enabled else "Off"),
+        )
+        for setpoint, setpoint_rbv, value in pairs:
+            await write_pair(setpoint, setpoint_rbv, value)
 
     async def publish(self) -> None:
         rng = self.simulation.rng if self.simulation.noise else None

@@ -189,3 +189,65 @@ class StationSimulation:
         ):
             lockin.advance(dt, start, end, density, rng)
         self._inputs = inputs
+
+
+MAX_RESTORED_DOWNTIME = 4 * 3600.0
+"""Simulated seconds at most that a restored simulation catches up on."""
+
+
+def simulation_state(simulation: StationSimulation) -> dict:
+    """The physical state and the settings, as JSON-able values."""
+    cryostat = simulation.cryostat
+    return {
+        "time": simulation.time,
+        "exposure_remaining": simulation.exposure_remaining,
+        "noise": simulation.noise,
+        "cryostat": {name: getattr(cryostat, name) for name in (
+            "stage_temperature", "sample_temperature", "setpoint", "ramp_setpoint",
+            "ramp_rate", "ramp_enabled", "mode", "control_input", "heater_range",
+            "manual_output", "pid", "sample_held_at")},
+        "sample": {"kind": simulation.sample.kind, "theta": simulation.sample.theta,
+                   "warm_seconds": simulation.sample.warm_seconds},
+        "environment": {"insert": simulation.environment.insert,
+                        "contacts": simulation.environment.contacts,
+                        "field_dc_oe": simulation.environment.field_dc_oe},
+        "source": {"setpoint": simulation.source.setpoint,
+                   "output_on": simulation.source.output_on,
+                   "voltage_limit": simulation.source.voltage_limit},
+        "lockins": [{name: getattr(lockin, name) for name in (
+            "frequency", "amplitude", "phase_deg", "harmonic", "sensitivity_index",
+            "time_constant_index", "slope_index")} for lockin in simulation.lockins],
+    }
+
+
+def restore_simulation(simulation: StationSimulation, state: dict, downtime: float) -> None:
+    """Put a saved state back and let ``downtime`` simulated seconds pass.
+
+    The cryostat, its controller and the sample carried on while the IOC was
+    down (an IOC restart is software; the hardware keeps its state), so the
+    simulation catches up on the downtime, at most ``MAX_RESTORED_DOWNTIME``.
+    """
+    simulation.time = state["time"]
+    simulation.noise = state["noise"]
+    for name, value in state["cryostat"].items():
+        setattr(simulation.cryostat, name, tuple(value) if name == "pid" else value)
+    simulation.sample.mount(state["sample"]["kind"])
+    simulation.sample.theta = state["sample"]["theta"]
+    simulation.sample.warm_seconds = state["sample"]["warm_seconds"]
+    for name, value in state["environment"].items():
+        setattr(simulation.environment, name, value)
+    for name, value in state["source"].items():
+        setattr(simulation.source, name, value)
+    for lockin, settings in zip(simulation.lockins, state["lockins"], strict=True):
+        for name, value in settings.items():
+            setattr(lockin, name, value)
+    simulation.exposure_remaining = state["exposure_remaining"]
+    simulation._evaluate_sample()
+    simulation._inputs = (simulation.susceptometer_input(), simulation.transport_input())
+    for lockin, value in zip(simulation.lockins, simulation._inputs, strict=True):
+        lockin.stages[:] = value
+    remaining = min(max(downtime, 0.0), MAX_RESTORED_DOWNTIME)
+    while remaining > 0:
+        step = min(remaining, 10.0)
+        simulation.advance(step)
+        remaining -= step

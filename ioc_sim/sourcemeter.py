@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from caproto import ChannelType
 
-from ioc_sim.groups import InstrumentGroup
+from ioc_sim.groups import InstrumentGroup, write_pair
 from ioc_sim.instruments import SOURCE_CURRENT_LIMIT, SOURCE_VOLTAGE_LIMIT_RANGE
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
 
@@ -44,6 +44,11 @@ class SourceMeter(InstrumentGroup):
     @property
     def model(self):
         return self.simulation.source
+
+    async def write_settings(self) -> None:
+        await write_pair(self.current, self.current_rbv, self.model.setpoint)
+        await write_pair(self.output, self.output_rbv, "On" if self.model.output_on else "Off")
+        await write_pair(self.voltage_limit, self.voltage_limit_rbv, self.model.voltage_limit)
 
     @current.putter
     @guarded

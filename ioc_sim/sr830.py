@@ -32,7 +32,7 @@ import math
 
 from caproto import ChannelType
 
-from ioc_sim.groups import InstrumentGroup
+from ioc_sim.groups import InstrumentGroup, write_pair
 from ioc_sim.instruments import (
     SR830_AMPLITUDE_RANGE,
     SR830_FREQUENCY_RANGE,
@@ -95,10 +95,6 @@ class SR830(InstrumentGroup):
     def model(self) -> LockInModel:
         return getattr(self.simulation, f"{self.channel}_lockin")
 
-    @frequency.startup
-    async def frequency(self, instance, async_lib):
-        await self.write_settings()
-
     async def write_settings(self) -> None:
         """Write every setting and readback from the model (startup, auto-gain)."""
         model = self.model
@@ -112,8 +108,7 @@ class SR830(InstrumentGroup):
             (self.slope, self.slope_rbv, SLOPE_NAMES[model.slope_index]),
         )
         for setpoint, rbv, value in pairs:
-            await setpoint.write(value, verify_value=False)
-            await rbv.write(value)
+            await write_pair(setpoint, rbv, value)
         await self.sensitivity_volts.write(model.sensitivity)
         await self.time_constant_seconds.write(model.time_constant)
 

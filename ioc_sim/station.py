@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import time
+from pathlib import Path
 
 from caproto.server import PVGroup, SubGroup, run
 
@@ -26,7 +28,7 @@ from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from ioc_sim.lakeshore336 import LakeShore336
 from ioc_sim.putchecks import readback
 from ioc_sim.sample import SAMPLE_KINDS
-from ioc_sim.simulation import StationSimulation
+from ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
 from ioc_sim.sourcemeter import SourceMeter
 from ioc_sim.sr830 import SR830
 
@@ -35,6 +37,8 @@ logger = logging.getLogger("ioc_sim")
 DEFAULT_PREFIX = "TCS:"
 DEFAULT_PORT = 5075
 DEFAULT_TICK = 0.1
+MIN_TICK = 0.02
+STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
 SPEEDUP_RANGE = (0.1, 1000.0)
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
 
@@ -56,10 +60,11 @@ class StationIOC(PVGroup):
                            "step and of every reading's update", units="s", precision=3)
 
     def __init__(self, *args, simulation: StationSimulation, speedup: float = 1.0,
-                 tick: float = DEFAULT_TICK, **kwargs):
+                 tick: float = DEFAULT_TICK, state_file: Path | None = None, **kwargs):
         self.simulation = simulation
         self.speedup_factor = speedup
         self.tick = tick
+        self.state_file = state_file
         super().__init__(*args, **kwargs)
 
     @property
@@ -71,9 +76,12 @@ class StationIOC(PVGroup):
     async def simulated_time(self, instance, async_lib):
         await self.speedup.write(self.speedup_factor)
         await self.tick_period.write(self.tick)
+        for group in self.instruments:
+            await group.write_settings()
         loop = asyncio.get_running_loop()
         onsets_task = None
         onsets_due = 0.0
+        saved_at = 0.0
         last = time.monotonic()
         while True:
             await async_lib.library.sleep(self.tick)
@@ -86,6 +94,9 @@ class StationIOC(PVGroup):
             except Exception:
                 logger.exception("simulation step failed; the IOC keeps serving")
             last = now
+            if self.state_file is not None and now >= saved_at + STATE_SAVE_PERIOD:
+                save_state(self.simulation, self.state_file)
+                saved_at = now
             if onsets_task is not None and onsets_task.done():
                 if onsets_task.exception() is None:
                     await self.diagnostics.publish_onsets(onsets_task.result())
@@ -96,6 +107,28 @@ class StationIOC(PVGroup):
                 # Off the loop: a cache miss takes a sweep of the model over temperature.
                 onsets_task = loop.run_in_executor(None, self.simulation.true_onsets)
                 onsets_due = now + ONSET_REFRESH_PERIOD
+
+
+def save_state(simulation: StationSimulation, path: Path) -> None:
+    """Write the simulation's state atomically, stamped with the wall time."""
+    state = {"saved_at": time.time(), "simulation": simulation_state(simulation)}
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(state))
+    os.replace(partial, path)
+
+
+def load_state(simulation: StationSimulation, path: Path, speedup: float) -> bool:
+    """Restore a saved state, catching up on the time the IOC was down; False if none."""
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as err:
+        logger.error("ignoring unreadable state file %s: %s", path, err)
+        return False
+    downtime = (time.time() - state["saved_at"]) * speedup
+    restore_simulation(simulation, state["simulation"], downtime)
+    return True
 
 
 def configure_loopback_environment(port: int, interfaces: list[str]) -> None:
@@ -126,18 +159,33 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sample mounted at start (default mg_mgo)")
     parser.add_argument("--no-noise", action="store_true", help="start with noise off")
     parser.add_argument("--seed", type=int, default=None, help="random seed of the noise")
-    parser.add_argument("--tick", type=float, default=DEFAULT_TICK,
-                        help=f"wall seconds per simulation step (default {DEFAULT_TICK})")
+    parser.add_argument("--tick", type=float, default=None,
+                        help="wall seconds per simulation step and reading update (default "
+                        "1/speedup, within 0.02 to 0.1, so readings refresh faster than a "
+                        "lock-in settles)")
+    parser.add_argument("--state-file", type=Path, default=None,
+                        help="save the simulation's state here every second and restore it "
+                        "at start, catching up on the downtime: an IOC restart does not "
+                        "reset the cryostat")
     parser.add_argument("--list-pvs", action="store_true",
                         help="print every PV with its description and exit")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     return parser
 
 
+def default_tick(speedup: float) -> float:
+    """One simulation step per physical second where possible, between 0.02 and 0.1 s wall."""
+    return min(max(1.0 / speedup, MIN_TICK), DEFAULT_TICK)
+
+
 def build_ioc(args: argparse.Namespace) -> StationIOC:
     simulation = StationSimulation(args.sample, noise=not args.no_noise, seed=args.seed)
+    if args.state_file is not None and load_state(simulation, args.state_file, args.speedup):
+        logger.warning("restored the simulation from %s at t = %.0f s", args.state_file,
+                       simulation.time)
+    tick = args.tick if args.tick is not None else default_tick(args.speedup)
     return StationIOC(prefix=args.prefix, simulation=simulation, speedup=args.speedup,
-                      tick=args.tick)
+                      tick=tick, state_file=args.state_file)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     low, high = SPEEDUP_RANGE
     if not low <= args.speedup <= high:
         parser.error(f"--speedup {args.speedup:g} is outside the allowed range {low:g} to {high:g}")
-    if not 0.01 <= args.tick <= 1.0:
+    if args.tick is not None and not 0.01 <= args.tick <= 1.0:
         parser.error(f"--tick {args.tick:g} is outside the allowed range 0.01 to 1 s")
     if not 1024 <= args.port <= 65535:
         parser.error(f"--port {args.port} is outside the allowed range 1024 to 65535")

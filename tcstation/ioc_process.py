@@ -47,14 +47,15 @@ class SimulatedStationProcess:
 
     Parameters
     ----------
-    prefix, port, speedup, sample, noise, seed
+    prefix, port, speedup, sample, noise, seed, state_file
         Passed to ``python -m ioc_sim``.
     log_path
         Where the IOC's output goes (default: discarded).
     """
 
     def __init__(self, prefix: str, port: int, speedup: float = 1.0, sample: str = "mg_mgo",
-                 noise: bool = True, seed: int | None = None, log_path: Path | None = None):
+                 noise: bool = True, seed: int | None = None, log_path: Path | None = None,
+                 state_file: Path | None = None):
         self.prefix = prefix
         self.port = port
         self.speedup = speedup
@@ -62,6 +63,7 @@ class SimulatedStationProcess:
         self.noise = noise
         self.seed = seed
         self.log_path = log_path
+        self.state_file = state_file
         self.process: subprocess.Popen | None = None
 
     @property
@@ -73,6 +75,8 @@ class SimulatedStationProcess:
             command.append("--no-noise")
         if self.seed is not None:
             command += ["--seed", str(self.seed)]
+        if self.state_file is not None:
+            command += ["--state-file", str(self.state_file)]
         return command
 
     def start(self, timeout: float = 30.0) -> SimulatedStationProcess:

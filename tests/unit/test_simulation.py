@@ -88,3 +88,34 @@ def test_exposure_holds_sample_warm_then_releases_it():
     for _ in range(60):
         simulation.advance(5.0)
     assert simulation.cryostat.sample_temperature < 10.0
+
+
+def test_saved_state_restores_and_catches_up_on_the_downtime():
+    import json
+
+    from ioc_sim.simulation import restore_simulation, simulation_state
+
+    simulation = StationSimulation("mg_mgo", noise=False)
+    simulation.cryostat.heater_range = "High"
+    simulation.cryostat.ramp_rate = 1.5
+    simulation.cryostat.ramp_enabled = True
+    simulation.cryostat.change_setpoint(60.0)
+    simulation.environment.insert = "transport"
+    simulation.source.setpoint = 0.3
+    simulation.source.output_on = True
+    simulation.transport_lockin.time_constant_index = 10
+    for _ in range(600):
+        simulation.advance(1.0)
+    saved = json.loads(json.dumps(simulation_state(simulation)))
+    stage_at_save = simulation.cryostat.stage_temperature
+
+    restored = StationSimulation("pure_mg", noise=False)
+    restore_simulation(restored, saved, downtime=120.0)
+    assert restored.sample.kind == "mg_mgo"
+    assert restored.environment.insert == "transport"
+    assert restored.source.measure()[0] == pytest.approx(0.3)
+    assert restored.transport_lockin.time_constant_index == 10
+    assert restored.cryostat.ramping
+    # two minutes at 1.5 K/min passed while the IOC was down
+    assert restored.cryostat.stage_temperature == pytest.approx(stage_at_save + 3.0, abs=0.1)
+    assert restored.time == pytest.approx(simulation.time + 120.0)
