@@ -76,6 +76,7 @@ class StationSimulation:
         self.dudi = 0.0
         self._evaluate_sample()
         self._inputs = (self.susceptometer_input(), self.transport_input())
+        self._settings = self._input_settings()
         for lockin, value in zip(self.lockins, self._inputs, strict=True):
             lockin.stages[:] = value
 
@@ -116,6 +117,13 @@ class StationSimulation:
             excitation_amplitude=self.excitation_amplitude,
             contacts=self.environment.contacts,
         )
+
+    def _input_settings(self) -> tuple:
+        """Everything a put can change that changes the lock-ins' inputs at once."""
+        return (self.source.measure(), self.sample.kind, self.environment.insert,
+                self.environment.contacts, self.environment.field_dc_oe,
+                tuple((lockin.frequency, lockin.amplitude, lockin.harmonic)
+                      for lockin in self.lockins))
 
     def _evaluate_sample(self) -> None:
         """Evaluate the sample's noise-free responses once per step."""
@@ -162,6 +170,13 @@ class StationSimulation:
     def advance(self, dt: float) -> None:
         if dt <= 0:
             return
+        settings = self._input_settings()
+        if settings != self._settings:
+            # A put (a bias step, a new insert) changes the input at once, at the start of
+            # this step: a step, not a ramp spread over the step.
+            self._evaluate_sample()
+            self._inputs = (self.susceptometer_input(), self.transport_input())
+            self._settings = settings
         self.time += dt
         self.cryostat.advance(dt)
         if self.exposure_remaining > 0:

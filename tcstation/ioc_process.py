@@ -107,7 +107,9 @@ class SimulatedStationProcess:
                         f"before serving (command: {' '.join(self.command)})"
                     )
                 try:
-                    clock = ca_read(f"{self.prefix}SIM:Time_RBV", timeout=1.0).data[0]
+                    # no repeater: a spawned one would inherit (and hold open) our stdout
+                    clock = ca_read(f"{self.prefix}SIM:Time_RBV", timeout=1.0,
+                                    repeater=False).data[0]
                 except (CaprotoError, TimeoutError, OSError):
                     continue
                 if clock > 0:

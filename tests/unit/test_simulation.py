@@ -119,3 +119,16 @@ def test_saved_state_restores_and_catches_up_on_the_downtime():
     # two minutes at 1.5 K/min passed while the IOC was down
     assert restored.cryostat.stage_temperature == pytest.approx(stage_at_save + 3.0, abs=0.1)
     assert restored.time == pytest.approx(simulation.time + 120.0)
+
+
+def test_a_bias_step_reaches_the_lockin_as_a_step_not_a_ramp_over_the_tick():
+    simulation = StationSimulation("mg_mgo", noise=False)
+    simulation.environment.insert = "transport"
+    simulation.source.output_on = True
+    simulation.transport_lockin.time_constant_index = 8  # 100 ms: settled within 1 s
+    for _ in range(30):
+        simulation.advance(1.0)
+    simulation.source.setpoint = 0.4
+    simulation.advance(6.0)  # one tick at a 60x speed-up
+    settled = math.sqrt(2) * simulation.transport_lockin.output()[0].real
+    assert settled / simulation.excitation_amplitude == pytest.approx(simulation.dudi, rel=1e-3)
