@@ -1,0 +1,144 @@
+"""What is mounted in the cryostat, and the simulator's own diagnostics."""
+
+from __future__ import annotations
+
+import threading
+
+from ophyd import Component as Cpt
+from ophyd import Device, DeviceStatus, EpicsSignal
+
+from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting
+from devices.waiting import complete
+
+EXPOSURE_RANGE_MINUTES = (0.0, 600.0)
+FIELD_RANGE_OE = (-1000.0, 1000.0)
+
+
+class SampleEnvironment(Device):
+    """The sample, the insert and the contacts; room-temperature exposure; warm time.
+
+    ``sample``, ``insert`` and ``contacts`` take the IOC's enum strings. Writing
+    ``sample`` mounts a fresh sample, and ``max_safe_temperature`` follows it.
+
+    Parameters
+    ----------
+    prefix : str
+        PV prefix, e.g. ``"TCS:ENV:"``.
+    name : str
+        Device name.
+    """
+
+    warm_time = Cpt(EpicsMeasurement, "WarmTime_RBV", units="s", kind="hinted",
+                    doc="Time the sample has spent above 77 K")
+    exposing = Cpt(EpicsFlag, "Exposing_RBV", kind="normal",
+                   doc="A room-temperature exposure is under way")
+    exposure_remaining = Cpt(EpicsMeasurement, "ExposeRemaining_RBV", units="min",
+                             kind="normal", doc="Time left of the exposure")
+    field_dc = Cpt(EpicsSetting, "FieldDC", allowed=FIELD_RANGE_OE, units="Oe", kind="normal",
+                   doc="Applied dc field")
+
+    sample = Cpt(EpicsSetting, "Sample", string=True, kind="config",
+                 doc="Mounted sample; writing mounts a fresh one")
+    insert = Cpt(EpicsSetting, "Insert", string=True, kind="config", doc="Measurement insert")
+    contacts = Cpt(EpicsSetting, "Contacts", string=True, kind="config",
+                   doc="Four-probe contacts: metal core or oxidised surface")
+    exposure_minutes = Cpt(EpicsSetting, "ExposeMinutes", allowed=EXPOSURE_RANGE_MINUTES,
+                           units="min", kind="config", doc="Duration of the next exposure")
+    max_safe_temperature = Cpt(EpicsMeasurement, "MaxSafeTemp_RBV", units="K", kind="config",
+                               doc="Highest temperature the mounted sample tolerates")
+    coil_constant = Cpt(EpicsMeasurement, "CoilConst_RBV", units="Oe/V", kind="config",
+                        doc="Susceptometer drive: Hac amplitude per V rms of sine out")
+    excitation_gain = Cpt(EpicsMeasurement, "ExciteGain_RBV", units="A/V", kind="config",
+                          doc="Transport excitation: A rms per V rms of sine out")
+    load_resistance = Cpt(EpicsMeasurement, "LoadRes_RBV", units="ohm", kind="config",
+                          doc="Leads and contacts seen by the dc source")
+    expose_action = Cpt(EpicsSignal, "Expose", kind="omitted", string=True,
+                        doc="Put 'Expose' to start an exposure")
+
+    exposure_margin = 120.0
+    """Physical seconds allowed beyond the exposure's own duration before it fails."""
+
+    def __init__(self, prefix: str = "", *, name: str, time_scale: float = 1.0, **kwargs):
+        super().__init__(prefix, name=name, **kwargs)
+        self.time_scale = time_scale
+
+    def expose(self, minutes: float) -> DeviceStatus:
+        """Take the sample to room temperature for ``minutes``; finish when it is back.
+
+        Parameters
+        ----------
+        minutes : float
+            Duration, 0 to 600 min (physical).
+
+        Returns
+        -------
+        DeviceStatus
+            Finishes when the environment reports the exposure over.
+        """
+        status = DeviceStatus(self, call_stop_on_failure=False)
+        started = threading.Event()
+
+        def watch(value=None, **kwargs):
+            if value:
+                started.set()
+            elif started.is_set():
+                complete(status)
+
+        def time_out():
+            complete(status, TimeoutError(
+                f"{self.name}: the {minutes:g} min exposure did not end within "
+                f"{minutes * 60 + self.exposure_margin:g} s"))
+
+        self.exposure_minutes.set(minutes).wait(10.0)
+        subscription = self.exposing.subscribe(watch, run=False)
+        timer = threading.Timer((minutes * 60.0 + self.exposure_margin) * self.time_scale,
+                                time_out)
+        timer.daemon = True
+
+        def clean_up(finished):
+            timer.cancel()
+            self.exposing.unsubscribe(subscription)
+
+        status.add_callback(clean_up)
+        timer.start()
+        self.expose_action.put("Expose")
+        return status
+
+
+class SimulationDiagnostics(Device):
+    """Simulation only: the simulator's clock, noise switch and true state.
+
+    A real station serves none of these PVs; tests compare measurements against
+    this truth.
+
+    Parameters
+    ----------
+    prefix : str
+        PV prefix, e.g. ``"TCS:SIM:"``.
+    name : str
+        Device name.
+    """
+
+    simulated_time = Cpt(EpicsMeasurement, "Time_RBV", units="s", kind="normal")
+    sample_temperature = Cpt(EpicsMeasurement, "SampleTemp_RBV", units="K", kind="hinted",
+                             doc="True sample temperature")
+    superconducting_fraction = Cpt(EpicsMeasurement, "ScFraction_RBV", units="dimensionless",
+                                   kind="normal")
+    degradation = Cpt(EpicsMeasurement, "Degradation_RBV", units="dimensionless",
+                      kind="normal", doc="Degradation state theta")
+    chi_real = Cpt(EpicsMeasurement, "Chi1_RBV", units="dimensionless", kind="normal",
+                   doc="Noise-free 4 pi chi'")
+    chi_imag = Cpt(EpicsMeasurement, "Chi2_RBV", units="dimensionless", kind="normal",
+                   doc="Noise-free 4 pi chi''")
+    dynamic_resistance = Cpt(EpicsMeasurement, "Dudi_RBV", units="ohm", kind="normal",
+                             doc="Noise-free dU/dI")
+    tc_chi = Cpt(EpicsMeasurement, "TcChi_RBV", units="K", kind="normal",
+                 doc="True chi' onset at the present drive and field")
+    tc_dudi = Cpt(EpicsMeasurement, "TcDudi_RBV", units="K", kind="normal",
+                  doc="True dU/dI onset at the present bias")
+    speedup = Cpt(EpicsMeasurement, "Speedup_RBV", kind="config",
+                  doc="Simulated seconds per wall second")
+    tick = Cpt(EpicsMeasurement, "Tick_RBV", units="s", kind="config",
+               doc="Wall seconds between simulation steps")
+    noise = Cpt(EpicsSetting, "Noise", string=True, choices=("Off", "On"), kind="config",
+                doc="Simulated noise and drift")
