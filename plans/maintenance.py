@@ -1,0 +1,206 @@
+"""Cool-down, room-temperature exposure, mounting, and calibration plans."""
+
+from __future__ import annotations
+
+import numpy as np
+from bluesky import plan_stubs as bps
+from bluesky import preprocessors as bpp
+
+from analysis.transitions import find_susceptibility_transition
+from devices.station import Station
+from plans import validation
+from plans.ramps import (
+    SUSCEPTOMETER_FIELD,
+    SUSCEPTOMETER_FREQUENCY,
+    build_susceptibility_ramp,
+    configure_susceptometer,
+    prepare_cryostat,
+)
+from plans.safety import station_safety_wrapper
+
+REFERENCE_TCS = {"pb": 7.2, "nb": 9.25, "mgb2": 39.0}
+"""K, nominal transition temperatures of the calibration references."""
+REFERENCE_KINDS = tuple(REFERENCE_TCS)
+SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
+THERMOMETRY_TOLERANCE = 0.5  # K
+CALIBRATION_TEMPERATURE = 4.5  # K, deep in Pb's and Nb's superconducting state
+EXPOSURE_POLL = 1.0  # physical seconds between exposure progress readings
+
+
+class ThermometryError(RuntimeError):
+    """The MgB2 check found a transition too far from 39 K: the thermometry is off."""
+
+
+def mount_sample(station: Station, kind: str) -> None:
+    """Record which sample is mounted; on the simulator this mounts a fresh one.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    kind : str
+        One of pure_mg, mg_mgo, pb, nb, mgb2.
+    """
+    kind = validation.choice("kind", kind, SAMPLE_KINDS)
+    yield from bps.mv(station.environment.sample, kind)
+    limit = yield from bps.rd(station.environment.max_safe_temperature)
+    yield from bps.mv(station.cryostat.sample_temperature_limit, float(limit))
+
+
+def cool_down(station: Station, temperature: float = 4.5, md: dict | None = None):
+    """Cool to ``temperature`` and hold there, recording the sample temperature on the way.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    temperature : float
+        Target (K), 4.2 to the sample's limit.
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    temperature = validation.number_in_range("temperature", temperature,
+                                             validation.BASE_TEMPERATURE, limit, "K")
+    _md = {"plan_name": "cool_down", "plan_args": {"temperature": temperature}}
+    _md.update(md or {})
+
+    @bpp.run_decorator(md=_md)
+    def inner():
+        yield from prepare_cryostat(station)
+        yield from bps.trigger_and_read([station.cryostat])
+        yield from bps.mv(station.cryostat, temperature)
+        yield from bps.trigger_and_read([station.cryostat])
+
+    return (yield from inner())
+
+
+def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict | None = None):
+    """Take the sample out to room temperature for ``minutes``, recording how long it was warm.
+
+    On the simulator this is the sample environment's exposure action; the
+    run's events follow the warm time and the remaining minutes.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    minutes : float
+        Time at room temperature, 0 to 600 min.
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    minutes = validation.number_in_range("minutes", minutes, *validation.EXPOSURE_RANGE, "min")
+    environment = station.environment
+    _md = {"plan_name": "expose_to_room_temperature", "plan_args": {"minutes": minutes},
+           "hints": {"dimensions": [(["time"], "primary")]}}
+    _md.update(md or {})
+    poll = EXPOSURE_POLL * station.cryostat.time_scale
+
+    @bpp.run_decorator(md=_md)
+    def inner():
+        yield from bps.mv(environment.exposure_minutes, minutes)
+        yield from bps.trigger_and_read([environment, station.cryostat])
+        yield from bps.mv(environment.expose_action, "Expose")
+        while True:
+            yield from bps.sleep(poll)
+            yield from bps.trigger_and_read([environment, station.cryostat])
+            exposing = yield from bps.rd(environment.exposing)
+            if not exposing:
+                break
+
+    return (yield from inner())
+
+
+def calibrate_susceptometer(station: Station, reference: str = "pb", readings: int = 10,
+                            md: dict | None = None):
+    """Calibrate the susceptometer's scale and phase on a superconducting reference.
+
+    Cools the mounted reference (Pb or Nb) deep into its superconducting state,
+    averages ``readings`` settled readings and sets the calibration so that the
+    reference reads 4 pi chi' = -1, chi'' = 0. The readings and the resulting
+    calibration are recorded in the run.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    reference : str
+        "pb" or "nb"; it must be the mounted sample.
+    readings : int
+        Number of readings averaged, 1 to 100.
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    reference = validation.choice("reference", reference, ("pb", "nb"))
+    readings = validation.whole_number("readings", readings, 1, 100)
+    lockin = station.susceptometer
+    _md = {"plan_name": "calibrate_susceptometer",
+           "plan_args": {"reference": reference, "readings": readings}}
+    _md.update(md or {})
+
+    def inner():
+        mounted = yield from bps.rd(station.environment.sample)
+        if mounted != reference:
+            raise validation.PlanArgumentError(
+                f"reference = {reference!r} but the mounted sample is {mounted!r}; mount the "
+                "reference first (mount_sample)")
+        yield from configure_susceptometer(station, SUSCEPTOMETER_FIELD, SUSCEPTOMETER_FREQUENCY)
+        yield from prepare_cryostat(station)
+        yield from bps.mv(station.cryostat, CALIBRATION_TEMPERATURE)
+
+        @bpp.run_decorator(md=_md)
+        def measure():
+            xs, ys = [], []
+            for _ in range(readings):
+                reading = yield from bps.trigger_and_read([lockin, station.cryostat])
+                xs.append(reading[lockin.x.name]["value"])
+                ys.append(reading[lockin.y.name]["value"])
+            lockin.calibrate(float(np.mean(xs)), float(np.mean(ys)),
+                             source=f"{reference} at {CALIBRATION_TEMPERATURE:g} K")
+            yield from bps.trigger_and_read([lockin, station.cryostat], name="calibrated")
+
+        return (yield from measure())
+
+    return (yield from station_safety_wrapper(inner(), station))
+
+
+def check_thermometry(station: Station, rate: float = 1.0, md: dict | None = None):
+    """Ramp the mounted MgB2 reference through 39 K and fail loudly if its Tc is off.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices; MgB2 must be mounted.
+    rate : float
+        Ramp rate, 0.1 to 5 K/min.
+    md : dict, optional
+        Metadata merged into the start document.
+
+    Raises
+    ------
+    ThermometryError
+        If the onset found differs from 39 K by more than 0.5 K, or none is found.
+    """
+    mounted = yield from bps.rd(station.environment.sample)
+    if mounted != "mgb2":
+        raise validation.PlanArgumentError(
+            f"check_thermometry needs the MgB2 reference mounted; the mounted sample is "
+            f"{mounted!r}")
+    nominal = REFERENCE_TCS["mgb2"]
+    estimate = station.susceptometer_temperature.temperature.name
+    chi_real = station.susceptometer.chi_real.name
+    curve: list[tuple[float, float]] = []
+    uid = yield from build_susceptibility_ramp(
+        station, nominal - 6.0, nominal + 4.0, rate, SUSCEPTOMETER_FIELD,
+        SUSCEPTOMETER_FREQUENCY, {"purpose": "thermometry check", **(md or {})},
+        observer=lambda data: curve.append((data[estimate], data[chi_real])),
+        plan_name="check_thermometry")
+    temperatures, values = (np.array(column) for column in zip(*curve, strict=True))
+    transition = find_susceptibility_transition(temperatures, values)
+    if not transition.found or abs(transition.onset - nominal) > THERMOMETRY_TOLERANCE:
+        found = f"{transition.onset:.2f} K" if transition.found else f"none ({transition.reason})"
+        raise ThermometryError(
+            f"MgB2 onset {found}, expected {nominal:g} +- {THERMOMETRY_TOLERANCE:g} K: "
+            "check the thermometer calibration before measuring")
+    return uid

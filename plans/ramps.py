@@ -1,0 +1,423 @@
+"""Heating ramps: continuous with interleaved bias steps, stepped grids, susceptibility.
+
+A continuous ramp sets the controller ramping to ``stop`` and, while it heats,
+cycles the dc bias through ``biases`` and takes a settled lock-in reading at
+each: one heating ramp gives every bias curve. Each event carries the bias,
+the stage and sample sensor temperatures, and the sample temperature with the
+thermal lag and the lock-in filter delay taken out (``transport_sample_temperature``
+of the lag-corrected estimate, hinted as the plot's x axis).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Sequence
+
+from bluesky import plan_stubs as bps
+from bluesky import preprocessors as bpp
+
+from devices.station import Station
+from plans import validation
+from plans.adaptive import TransitionSlowdown
+from plans.safety import station_safety_wrapper
+
+DEFAULT_BIASES = (0.0, 0.2, 0.3, 0.4)
+"""A, the source experiment's dc biases."""
+TRANSPORT_FREQUENCY = 13.0  # Hz
+TRANSPORT_EXCITATION = 0.024  # A, amplitude
+SUSCEPTOMETER_FREQUENCY = 1550.0  # Hz
+SUSCEPTOMETER_FIELD = 0.2  # Oe, amplitude
+LOCKIN_TIME_CONSTANT_INDEX = 9
+"""OFLT 9 = 300 ms: settles in 2.1 s at 12 dB/oct, so four biases cycle in about 9 s."""
+END_TOLERANCE = 0.2
+"""K: the ramp ends once the sample sensor is this close to ``stop``."""
+
+
+class RampInterruptedError(RuntimeError):
+    """The controller stopped ramping to the plan's target (e.g. the temperature guard)."""
+
+
+RateRule = Callable[[dict], float | None]
+"""Called with the latest event's data; returns a new ramp rate (K/min) or None."""
+
+
+def sample_metadata(station: Station) -> Generator:
+    """Sample, insert and contacts as the sample environment reports them."""
+    environment = station.environment
+    sample = yield from bps.rd(environment.sample)
+    insert = yield from bps.rd(environment.insert)
+    contacts = yield from bps.rd(environment.contacts)
+    limit = yield from bps.rd(station.cryostat.sample_temperature_limit)
+    warm = yield from bps.rd(environment.warm_time)
+    return {"name": sample, "insert": insert, "contacts": contacts,
+            "max_safe_temperature": float(limit), "warm_seconds_before": float(warm)}
+
+
+def configure_transport(station: Station, contacts: str, excitation: float,
+                        frequency: float) -> Generator:
+    """Transport insert on the given contacts, the lock-in's excitation, the bias source on at 0."""
+    lockin = station.transport
+    gain = yield from bps.rd(lockin.excitation_gain)
+    amplitude = excitation / (math.sqrt(2.0) * float(gain))
+    yield from bps.mv(station.environment.insert, "transport",
+                      station.environment.contacts, contacts)
+    yield from bps.mv(lockin.frequency, frequency, lockin.sine_amplitude, amplitude,
+                      lockin.time_constant, LOCKIN_TIME_CONSTANT_INDEX)
+    yield from bps.mv(station.bias_source.current, 0.0)
+    yield from bps.mv(station.bias_source.output_enabled, "On")
+
+
+def configure_susceptometer(station: Station, field: float, frequency: float) -> Generator:
+    """Susceptometer insert with the given drive field (Oe amplitude) and frequency."""
+    lockin = station.susceptometer
+    coil = yield from bps.rd(station.environment.coil_constant)
+    yield from bps.mv(station.environment.insert, "susceptometer")
+    yield from bps.mv(lockin.frequency, frequency, lockin.sine_amplitude, field / float(coil),
+                      lockin.time_constant, LOCKIN_TIME_CONSTANT_INDEX)
+
+
+def prepare_cryostat(station: Station) -> Generator:
+    """Closed-loop control with the heater on its high range, ramping off."""
+    controller = station.cryostat
+    yield from bps.mv(controller.control_mode, "Closed Loop", controller.heater_range, "High")
+    yield from bps.mv(controller.ramp_enabled, "Off")
+
+
+def start_ramp(station: Station, stop: float, rate: float) -> Generator:
+    """Ramp the setpoint from where it is to ``stop`` at ``rate`` K/min; do not wait."""
+    controller = station.cryostat
+    yield from bps.mv(controller.ramp_rate, rate, controller.ramp_enabled, "On")
+    yield from bps.abs_set(controller.setpoint, stop)
+
+
+def _ramp_is_running(station: Station, stop: float) -> Generator:
+    setpoint = yield from bps.rd(station.cryostat.setpoint)
+    return abs(float(setpoint) - stop) < 1e-6
+
+
+def _heat_until(station: Station, stop: float, read_cycle: Callable[[], Generator]) -> Generator:
+    """Repeat ``read_cycle`` until the sample sensor is at ``stop``.
+
+    A setpoint that is no longer ``stop`` (the temperature guard held the
+    cryostat, or someone changed it) ends the run with an error, even if the
+    sample has passed ``stop`` on the way.
+    """
+    while True:
+        yield from read_cycle()
+        sample = yield from bps.rd(station.cryostat.sample_temperature)
+        running = yield from _ramp_is_running(station, stop)
+        if not running:
+            setpoint = yield from bps.rd(station.cryostat.setpoint)
+            raise RampInterruptedError(
+                f"the controller setpoint is {float(setpoint):g} K, not the ramp's {stop:g} K "
+                f"(sample at {float(sample):.2f} K): the ramp was stopped, e.g. by the "
+                "temperature guard; the run ends here")
+        if float(sample) >= stop - END_TOLERANCE:
+            return
+
+
+Observer = Callable[[dict], None]
+"""Called with every event's data (field name -> value), e.g. to collect a curve."""
+
+
+def _read(station: Station, detectors: list, rate_rule: RateRule | None,
+          observer: Observer | None) -> Generator:
+    """One settled reading; the data go to the observer and the rate rule."""
+    reading = yield from bps.trigger_and_read(detectors)
+    if not reading:
+        return
+    values = {key: entry["value"] for key, entry in reading.items()}
+    if observer is not None:
+        observer(values)
+    if rate_rule is not None:
+        new_rate = rate_rule(values)
+        if new_rate is not None:
+            yield from bps.mv(station.cryostat.ramp_rate, new_rate)
+
+
+def _ramp_metadata(plan_name: str, plan_args: dict, sample: dict, estimate,
+                   md: dict | None) -> dict:
+    _md = {
+        "plan_name": plan_name,
+        "plan_args": plan_args,
+        "sample": sample,
+        "hints": {"dimensions": [([estimate.temperature.name], "primary")]},
+        "ramp": {key: plan_args[key] for key in ("start", "stop", "rate") if key in plan_args},
+    }
+    _md.update(md or {})
+    return _md
+
+
+def heating_run(station: Station, plan_name: str, measurement: str, configure: Generator,
+                start: float, stop: float, rate: float, read_cycle: Callable[[], Generator],
+                estimate, plan_args: dict, md: dict | None) -> Generator:
+    """Configure, settle at ``start``, then one run heating to ``stop`` with ``read_cycle``.
+
+    The station is made safe however the plan ends.
+    """
+
+    def inner() -> Generator:
+        yield from configure
+        yield from prepare_cryostat(station)
+        yield from bps.mv(station.cryostat, start)
+        sample = yield from sample_metadata(station)
+        _md = _ramp_metadata(plan_name, plan_args, sample, estimate, md)
+        _md["measurement"] = measurement
+
+        @bpp.run_decorator(md=_md)
+        def ramp() -> Generator:
+            yield from start_ramp(station, stop, rate)
+            yield from _heat_until(station, stop, read_cycle)
+
+        return (yield from ramp())
+
+    return (yield from station_safety_wrapper(inner(), station))
+
+
+def build_transport_ramp(station: Station, start: float, stop: float, rate: float,
+                         biases: Sequence[float], contacts: str, excitation: float,
+                         frequency: float, md: dict | None, *,
+                         rate_rule: RateRule | None = None, observer: Observer | None = None,
+                         plan_name: str = "transport_ramp", extra_args: dict | None = None
+                         ) -> Generator:
+    """The transport ramp with optional live rate rule and reading observer."""
+    rate = validation.ramp_rate(rate)
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    start, stop = validation.temperature_span(start, stop, limit)
+    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
+    contacts = validation.choice("contacts", contacts, validation.CONTACTS)
+    excitation = validation.number_in_range("excitation", excitation,
+                                            *validation.EXCITATION_RANGE, "A")
+    frequency = validation.number_in_range("frequency", frequency,
+                                           *validation.FREQUENCY_RANGE, "Hz")
+    estimate = station.transport_temperature
+    detectors = [station.transport, station.cryostat, estimate]
+    plan_args = {"start": start, "stop": stop, "rate": rate, "biases": list(biases),
+                 "contacts": contacts, "excitation": excitation, "frequency": frequency,
+                 **(extra_args or {})}
+
+    def read_cycle() -> Generator:
+        for bias in biases:
+            yield from bps.checkpoint()
+            yield from bps.mv(station.bias_source, bias)
+            yield from _read(station, detectors, rate_rule, observer)
+
+    configure = configure_transport(station, contacts, excitation, frequency)
+    return (yield from heating_run(station, plan_name, "transport", configure, start, stop, rate,
+                                   read_cycle, estimate, plan_args, md))
+
+
+def build_susceptibility_ramp(station: Station, start: float, stop: float, rate: float,
+                              field: float, frequency: float, md: dict | None, *,
+                              rate_rule: RateRule | None = None,
+                              observer: Observer | None = None,
+                              plan_name: str = "susceptibility_ramp",
+                              extra_args: dict | None = None) -> Generator:
+    """The susceptibility ramp with optional live rate rule and reading observer."""
+    rate = validation.ramp_rate(rate)
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    start, stop = validation.temperature_span(start, stop, limit)
+    field = validation.number_in_range("field", field, *validation.SUSCEPTOMETER_FIELD_RANGE,
+                                       "Oe")
+    frequency = validation.number_in_range("frequency", frequency,
+                                           *validation.FREQUENCY_RANGE, "Hz")
+    estimate = station.susceptometer_temperature
+    detectors = [station.susceptometer, station.cryostat, estimate]
+    plan_args = {"start": start, "stop": stop, "rate": rate, "field": field,
+                 "frequency": frequency, **(extra_args or {})}
+
+    def read_cycle() -> Generator:
+        yield from bps.checkpoint()
+        yield from _read(station, detectors, rate_rule, observer)
+
+    configure = configure_susceptometer(station, field, frequency)
+    return (yield from heating_run(station, plan_name, "susceptibility", configure, start, stop,
+                                   rate, read_cycle, estimate, plan_args, md))
+
+
+def transport_ramp(
+    station: Station,
+    start: float = 4.5,
+    stop: float = 70.0,
+    rate: float = 1.5,
+    biases: Sequence[float] = DEFAULT_BIASES,
+    contacts: str = "surface",
+    excitation: float = TRANSPORT_EXCITATION,
+    frequency: float = TRANSPORT_FREQUENCY,
+    md: dict | None = None,
+) -> Generator:
+    """Heat from ``start`` to ``stop`` once, reading dU/dI at every bias in turn.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    start : float
+        Temperature (K) the sample settles at before the ramp, >= 4.2.
+    stop : float
+        Temperature (K) the ramp ends at, above ``start``, at most the sample's limit.
+    rate : float
+        Ramp rate, 0.1 to 5 K/min (the source experiment: 1 to 1.5).
+    biases : sequence of float
+        dc bias currents (A) cycled at each step; non-empty, within the source's range.
+    contacts : str
+        "surface" (the oxidised surface) or "core" (the metallic core).
+    excitation : float
+        ac excitation amplitude (A), 1e-4 to 0.1.
+    frequency : float
+        Lock-in reference frequency (Hz).
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    return (yield from build_transport_ramp(station, start, stop, rate, biases, contacts,
+                                            excitation, frequency, md))
+
+
+def susceptibility_ramp(
+    station: Station,
+    start: float = 4.5,
+    stop: float = 70.0,
+    rate: float = 1.5,
+    field: float = SUSCEPTOMETER_FIELD,
+    frequency: float = SUSCEPTOMETER_FREQUENCY,
+    md: dict | None = None,
+) -> Generator:
+    """Heat from ``start`` to ``stop`` reading 4 pi chi' and 4 pi chi''.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    start, stop : float
+        Temperatures (K) of the ramp, 4.2 <= start < stop <= the sample's limit.
+    rate : float
+        Ramp rate, 0.1 to 5 K/min.
+    field : float
+        Drive field amplitude Hac (Oe), 0.01 to 1 (the source experiment: 0.2).
+    frequency : float
+        Drive frequency (Hz) (the source experiment: 1550).
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    return (yield from build_susceptibility_ramp(station, start, stop, rate, field, frequency,
+                                                 md))
+
+
+def transport_grid(
+    station: Station,
+    temperatures: Sequence[float],
+    biases: Sequence[float] = DEFAULT_BIASES,
+    contacts: str = "surface",
+    excitation: float = TRANSPORT_EXCITATION,
+    frequency: float = TRANSPORT_FREQUENCY,
+    md: dict | None = None,
+) -> Generator:
+    """Settle at each temperature, then step the bias through ``biases``.
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    temperatures : sequence of float
+        Temperatures (K), each within 4.2 K and the sample's limit.
+    biases : sequence of float
+        dc bias currents (A); non-empty, within the source's range.
+    contacts : str
+        "surface" or "core".
+    excitation : float
+        ac excitation amplitude (A).
+    frequency : float
+        Lock-in reference frequency (Hz).
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    temperatures = list(temperatures) if temperatures is not None else []
+    if not temperatures:
+        raise validation.PlanArgumentError("temperatures is empty; give at least one")
+    temperatures = [validation.number_in_range(f"temperatures[{index}]", value,
+                                               validation.BASE_TEMPERATURE, limit, "K")
+                    for index, value in enumerate(temperatures)]
+    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
+    contacts = validation.choice("contacts", contacts, validation.CONTACTS)
+    excitation = validation.number_in_range("excitation", excitation,
+                                            *validation.EXCITATION_RANGE, "A")
+    frequency = validation.number_in_range("frequency", frequency,
+                                           *validation.FREQUENCY_RANGE, "Hz")
+    estimate = station.transport_temperature
+    detectors = [station.transport, station.cryostat, estimate]
+    plan_args = {"temperatures": temperatures, "biases": list(biases), "contacts": contacts,
+                 "excitation": excitation, "frequency": frequency}
+
+    def inner() -> Generator:
+        yield from configure_transport(station, contacts, excitation, frequency)
+        yield from prepare_cryostat(station)
+        sample = yield from sample_metadata(station)
+        _md = _ramp_metadata("transport_grid", plan_args, sample, estimate, md)
+        _md["measurement"] = "transport"
+
+        @bpp.run_decorator(md=_md)
+        def grid() -> Generator:
+            for temperature in temperatures:
+                yield from bps.mv(station.cryostat, temperature)
+                for bias in biases:
+                    yield from bps.checkpoint()
+                    yield from bps.mv(station.bias_source, bias)
+                    yield from _read(station, detectors, None, None)
+
+        return (yield from grid())
+
+    return (yield from station_safety_wrapper(inner(), station))
+
+
+def adaptive_transport_ramp(
+    station: Station,
+    start: float = 4.5,
+    stop: float = 70.0,
+    fast: float = 1.5,
+    slow: float = 0.3,
+    biases: Sequence[float] = DEFAULT_BIASES,
+    contacts: str = "surface",
+    excitation: float = TRANSPORT_EXCITATION,
+    frequency: float = TRANSPORT_FREQUENCY,
+    md: dict | None = None,
+) -> Generator:
+    """A transport ramp that slows from ``fast`` to ``slow`` where dU/dI changes.
+
+    The zero-bias dU/dI is watched as it comes in; where its slope against
+    temperature departs from the baseline (a transition) the ramp slows, and it
+    speeds up again once the curve is flat (see :mod:`plans.adaptive`).
+
+    Parameters
+    ----------
+    station : Station
+        The station's devices.
+    start, stop : float
+        Temperatures (K) of the ramp, 4.2 <= start < stop <= the sample's limit.
+    fast, slow : float
+        Ramp rates (K/min) away from and near a transition, 0.1 to 5, slow < fast.
+    biases : sequence of float
+        dc bias currents (A) cycled at each step; must include 0.
+    contacts : str
+        "surface" or "core".
+    excitation : float
+        ac excitation amplitude (A).
+    frequency : float
+        Lock-in reference frequency (Hz).
+    md : dict, optional
+        Metadata merged into the start document.
+    """
+    fast = validation.number_in_range("fast", fast, *validation.RAMP_RATE_RANGE, "K/min")
+    slow = validation.number_in_range("slow", slow, *validation.RAMP_RATE_RANGE, "K/min")
+    if slow >= fast:
+        raise validation.PlanArgumentError(f"slow = {slow:g} K/min must be below fast = "
+                                           f"{fast:g} K/min")
+    rule = TransitionSlowdown(station.transport.dynamic_resistance.name,
+                              station.transport_temperature.temperature.name,
+                              bias_field=station.bias_source.measured_current.name,
+                              watch_bias=min(biases, key=abs) if biases else 0.0,
+                              fast=fast, slow=slow)
+    return (yield from build_transport_ramp(
+        station, start, stop, fast, biases, contacts, excitation, frequency, md,
+        rate_rule=rule, plan_name="adaptive_transport_ramp",
+        extra_args={"fast": fast, "slow": slow}))

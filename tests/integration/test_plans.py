@@ -1,0 +1,243 @@
+"""Plans against the simulated station IOC: ramps, refusals, cleanup, recovery, safety."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import epics
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
+
+from devices.station import build_station
+from plans.maintenance import cool_down
+from plans.ramps import RampInterruptedError, build_transport_ramp, transport_ramp
+from plans.safety import (
+    CompliancePause,
+    InstrumentConnectionGuard,
+    SampleTemperatureGuard,
+)
+from plans.validation import PlanArgumentError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def station_ioc(station_factory, tmp_path_factory):
+    return station_factory(speedup=60.0, noise=True)
+
+
+@pytest.fixture(scope="module")
+def station(station_ioc):
+    return build_station(station_ioc.prefix).connect(timeout=10.0)
+
+
+@pytest.fixture
+def RE():
+    engine = RunEngine({}, call_returns_result=False)
+    documents: list[tuple[str, dict]] = []
+    engine.subscribe(lambda name, doc: documents.append((name, doc)))
+    engine.documents = documents
+    yield engine
+    if engine.state != "idle":
+        engine.halt()
+
+
+def events(documents, stream: str = "primary") -> list[dict]:
+    """Events of the last run in ``documents``."""
+    last_start = [doc["uid"] for name, doc in documents if name == "start"][-1]
+    descriptors = {doc["uid"] for name, doc in documents
+                   if name == "descriptor" and doc["name"] == stream
+                   and doc["run_start"] == last_start}
+    return [doc for name, doc in documents if name == "event" and doc["descriptor"] in descriptors]
+
+
+def column(event_list, field: str) -> np.ndarray:
+    return np.array([event["data"][field] for event in event_list], dtype=float)
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def assert_safe(station):
+    """Bias at zero with the output off; the controller holding, not ramping."""
+    source = station.bias_source
+    assert source.current.get(use_monitor=False) == pytest.approx(0.0)
+    assert source.output_enabled.get(use_monitor=False) == "Off"
+    assert station.cryostat.ramp_enabled.get(use_monitor=False) == "Off"
+    setpoint = station.cryostat.setpoint.get(use_monitor=False)
+    sample = station.cryostat.sample_temperature.get(use_monitor=False)
+    limit = station.cryostat.sample_temperature_limit.get()
+    assert setpoint <= min(sample, limit - 7.0) + 0.5
+
+
+def test_one_heating_ramp_cycles_every_bias_with_rising_temperature(station, RE):
+    RE(transport_ramp(station, start=47.0, stop=57.0, rate=1.5,
+                      md={"operator": "test"}))
+    (start,) = [doc for name, doc in RE.documents if name == "start"]
+    assert start["plan_name"] == "transport_ramp"
+    assert start["sample"]["name"] == "mg_mgo"
+    assert start["sample"]["contacts"] == "surface"
+    assert start["operator"] == "test"
+    temperature_field = start["hints"]["dimensions"][0][0][0]
+    ramp_events = events(RE.documents)
+    assert len(ramp_events) >= 40
+    biases = column(ramp_events, station.bias_source.measured_current.name)
+    cycles = len(biases) // 4
+    assert np.allclose(biases[: 4 * cycles].reshape(cycles, 4), [0.0, 0.2, 0.3, 0.4], atol=2e-3)
+    estimate = column(ramp_events, temperature_field)
+    raw_sample = column(ramp_events, station.cryostat.sample_temperature.name)
+    assert np.all(np.diff(estimate) > -0.05), "heating: the temperature must not fall"
+    assert estimate[0] == pytest.approx(47.0, abs=0.3)
+    assert estimate[-1] == pytest.approx(57.0, abs=0.5)
+    assert np.abs(estimate - raw_sample).max() < 0.1
+    dudi = column(ramp_events, station.transport.dynamic_resistance.name)
+    zero_bias = dudi[biases < 0.01]
+    assert zero_bias[0] < 3.2e-3 and zero_bias[-1] > 4.9e-3
+    assert_safe(station)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"rate": 0.0}, "rate = 0"),
+    ({"rate": 50.0}, "rate = 50"),
+    ({"stop": 80.0}, "stop = 80"),
+    ({"biases": [0.0, 5.0]}, r"biases\[1\] = 5 A is outside the allowed range -1.05 to 1.05 A"),
+    ({"biases": []}, "biases is empty"),
+    ({"contacts": "side"}, "contacts = 'side'"),
+])
+def test_refused_arguments_raise_before_any_message_moves_anything(station, RE, arguments,
+                                                                    message):
+    messages = []
+    RE.msg_hook = messages.append
+    with pytest.raises(PlanArgumentError, match=message):
+        RE(transport_ramp(station, **{"start": 47.0, "stop": 57.0, **arguments}))
+    assert [msg for msg in messages if msg.command == "set"] == []
+
+
+def _after_events(RE, count: int, action):
+    """Call ``action`` from another thread once ``count`` primary events were emitted."""
+    seen = []
+
+    def watch(name, doc):
+        if name == "event":
+            seen.append(doc)
+            if len(seen) == count:
+                threading.Thread(target=action, daemon=True).start()
+
+    return RE.subscribe(watch)
+
+
+def test_abort_mid_ramp_leaves_the_station_safe(station, RE):
+    _after_events(RE, 6, RE.request_pause)
+    with pytest.raises(RunEngineInterrupted):
+        RE(transport_ramp(station, start=47.0, stop=60.0, rate=1.5))
+    assert station.bias_source.output_enabled.get(use_monitor=False) == "On"
+    RE.abort("test abort")
+    (stop,) = [doc for name, doc in RE.documents if name == "stop"]
+    assert stop["exit_status"] == "abort"
+    assert_safe(station)
+
+
+def test_exception_inside_the_ramp_leaves_the_station_safe(station, RE):
+    calls = []
+
+    def failing_rule(data):
+        calls.append(data)
+        if len(calls) == 6:
+            raise RuntimeError("injected failure inside the ramp")
+
+    with pytest.raises(RuntimeError, match="injected failure"):
+        RE(build_transport_ramp(station, 47.0, 60.0, 1.5, (0.0, 0.4), "surface", 0.024, 13.0,
+                                None, rate_rule=failing_rule))
+    (stop,) = [doc for name, doc in RE.documents if name == "stop"]
+    assert stop["exit_status"] == "fail"
+    assert_safe(station)
+
+
+def test_compliance_trip_pauses_with_a_message(station, RE):
+    pause = CompliancePause(station)
+    pause.install(RE)
+    station.bias_source.voltage_limit.set(0.3).wait(5)
+    try:
+        with pytest.raises(RunEngineInterrupted):
+            RE(transport_ramp(station, start=47.0, stop=52.0, rate=1.5, biases=(0.0, 0.4)))
+        assert RE.state == "paused"
+        assert "compliance" in pause.message and "0.3 V" in pause.message
+        RE.abort("compliance")
+    finally:
+        pause.remove()
+        station.bias_source.voltage_limit.set(2.0).wait(5)
+    assert_safe(station)
+
+
+def test_temperature_guard_stops_a_runaway_heater_before_the_limit(station, station_ioc, RE):
+    controller = station.cryostat
+    limit = controller.sample_temperature_limit
+    RE(cool_down(station, 30.0))
+    guard = SampleTemperatureGuard(controller)
+    RE.install_suspender(guard)
+    limit.put(40.0)
+    runaway = threading.Event()
+
+    def heater_runs_away():
+        # an operator's slip mid-run: open loop, full heater power
+        assert epics.caput(f"{station_ioc.prefix}TC:OUT1:MOUT", 100.0, wait=True) == 1
+        assert epics.caput(f"{station_ioc.prefix}TC:OUT1:Mode", "Open Loop", wait=True) == 1
+        runaway.set()
+
+    _after_events(RE, 4, heater_runs_away)
+    try:
+        with pytest.raises(RampInterruptedError, match="temperature guard"):
+            RE(transport_ramp(station, start=30.0, stop=37.0, rate=1.5, biases=(0.0,)))
+    finally:
+        RE.remove_suspender(guard)
+        limit.put(77.0)
+    assert runaway.is_set()
+    assert guard.trips == 1
+    assert controller.control_mode.get(use_monitor=False) == "Closed Loop"
+    sample = column(events(RE.documents), controller.sample_temperature.name)
+    assert sample.max() < 40.0
+    peak = station.simulation.sample_temperature.get(use_monitor=False)
+    assert peak < 40.0
+    assert_safe(station)
+
+
+def test_an_ioc_restart_suspends_and_the_ramp_resumes_without_lost_events(
+        station_factory, tmp_path):
+    ioc = station_factory(speedup=60.0, noise=True)
+    ioc.stop()
+    ioc.state_file = tmp_path / "state.json"
+    ioc.start()
+    station = build_station(ioc.prefix).connect(timeout=10.0)
+    RE = RunEngine({}, call_returns_result=False)
+    documents = []
+    RE.subscribe(lambda name, doc: documents.append((name, doc)))
+    guard = InstrumentConnectionGuard([station.cryostat.stage_temperature, station.transport.x])
+    RE.install_suspender(guard)
+    restarted = threading.Event()
+
+    def restart():
+        ioc.restart()
+        restarted.set()
+
+    _after_events(RE, 12, restart)
+    RE(transport_ramp(station, start=45.0, stop=56.0, rate=1.5, biases=(0.0, 0.4)))
+    assert restarted.is_set()
+    ramp_events = events(documents)
+    sequence = [event["seq_num"] for event in ramp_events]
+    assert sequence == list(range(1, len(sequence) + 1)), "no lost or doubled events"
+    times = np.array([event["time"] for event in ramp_events])
+    assert np.diff(times).max() > 1.0, "the outage shows as a gap in the data"
+    temperature = column(ramp_events, station.transport_temperature.temperature.name)
+    assert temperature[-1] == pytest.approx(56.0, abs=0.5)
+    (stop,) = [doc for name, doc in documents if name == "stop"]
+    assert stop["exit_status"] == "success"
+    RE.remove_suspender(guard)
