@@ -1,0 +1,764 @@
+"""Find a superconducting transition in a measured curve.
+
+Every function here takes plain arrays (temperature and signal, in any order, with noise)
+and returns a :class:`Transition`; nothing here knows about devices, the simulator or
+Bluesky documents.
+
+The criteria
+------------
+Both measurements see a *drop on cooling*: 4 pi chi' falls when the interface starts to
+shield the core, dU/dI falls when the junctions start to carry supercurrent. One detector
+serves both.
+
+Detection (is there a transition at all?)
+    At each candidate temperature T0 a quadratic is fitted to the normal state in
+    ``(T0, T0 + background_window]`` and extrapolated into ``[T0 - departure_window, T0]``;
+    the mean shortfall of the data below that extrapolation over its standard error is the
+    departure significance z, rescaled by the spread of z over the whole scan (the empirical
+    null, which takes in drift and correlated noise). A smooth background (Mg eddy currents,
+    a metal's resistance, a slow drift) follows a local quadratic to a small fraction of the
+    noise over one kelvin, so only a change of slope on the kelvin scale, the signature of a
+    transition, makes z large. The top of the transition is the highest T0 where
+    ``z >= min_departure_sigma`` and the shortfall is at least ``min_departure_fraction`` of
+    the drop to the lowest-temperature level.
+Normal level and step
+    The normal state is fitted from one departure window above the top of the transition
+    (the scan locates the top no better than that) over one background window; the normal
+    level is that fit at its lower end, the normal state just above the transition. The
+    transformed level is a straight-line fit to the lowest ``low_temperature_window`` kelvin,
+    evaluated at the lowest temperature. The step is their difference and must exceed
+    ``min_step_sigma`` times the point noise.
+Onset, midpoint, width
+    The onset is where the curve has fallen by ``onset_fraction`` of a step below the normal
+    level (5 % of its own step for chi', 10 % of the zero-bias step for dU/dI), the
+    criteria of the simulator's ``SampleModel.true_onsets``, whose normal reference is also a
+    constant level just above the transition. The midpoint is where the curve has fallen by
+    half of its own step, the width is the distance between the 10 % and 90 % points.
+    Crossings are interpolated with a monotone cubic (PCHIP) through the neighbouring points.
+    With ``sloping_background=True`` the onset is instead measured from the normal-state fit
+    extrapolated to the onset itself; for Mg/MgO this is 0.2 K lower, because the Mg
+    eddy-current background keeps falling on cooling (about 0.009 per kelvin near 50 K).
+    Below the onset the background is held at its onset value: a normal-state fit says
+    nothing tens of kelvin into the superconducting state.
+Shape
+    From the start of the normal range down to one departure window below the onset, the
+    signal must fall at least ``min_slope_ratio`` times faster with temperature (least
+    squares slope) than the normal state does. A transition steepens the curve abruptly (by 9
+    for fresh Mg/MgO chi', 10^2 to 10^4 for dU/dI and the references); the slope of a smooth
+    background barely changes (0.8 to 1.1 for Mg eddy currents and a metal's resistance, up
+    to 2 where they flatten out below 10 K). This rejects, for instance, the Bloch-Grueneisen
+    T^5 of noise-free core contacts, which a quadratic cannot follow near 20 K.
+Resolution
+    Where one sampling interval holds more than half the step, the transition is narrower
+    than the sampling: the level is placed at the centre of that interval (a straight line
+    between two points on the plateaus says nothing about where the drop is) and the width
+    is reported as that interval, an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import PchipInterpolator
+from scipy.optimize import brentq
+
+SUSCEPTIBILITY_ONSET_FRACTION = 0.05
+"""chi' onset: the fall below the normal level, as a fraction of the total drop."""
+DUDI_ONSET_FRACTION = 0.10
+"""dU/dI onset: the fall below the normal level, as a fraction of the (zero-bias) step."""
+MIDPOINT_FRACTION = 0.5
+WIDTH_FRACTIONS = (0.1, 0.9)
+
+UNRESOLVED_JUMP = 0.5
+"""A level crossing whose bracketing interval holds more than this share of the step is
+placed at the interval's centre: the drop is sharper than the sampling."""
+MAX_SMOOTHING_POINTS = 15
+NOISE_FLOOR = 1e-9
+"""Smallest point noise, as a share of the signal's range: keeps noise-free curves finite."""
+
+TC_TABLE_COLUMNS = ("bias", "onset", "midpoint", "width", "step", "found", "reason")
+"""Columns of :func:`tc_against_bias`, in order."""
+TC_TABLE_UNITS = {"bias": "A", "onset": "K", "midpoint": "K", "width": "K", "step": "ohm",
+                  "found": "", "reason": ""}
+"""Units of the :func:`tc_against_bias` columns for a dU/dI signal in ohm."""
+
+
+@dataclass(frozen=True)
+class TransitionCriteria:
+    """Thresholds and windows of the transition detector (see the module docstring).
+
+    Attributes
+    ----------
+    background_window : float
+        Width (K) of the normal-state range fitted above a candidate onset.
+    departure_window : float
+        Width (K) below a candidate onset over which the shortfall is averaged.
+    background_degree : int
+        Degree of the normal-state polynomial.
+    min_departure_sigma : float
+        Departure significance a transition needs. The scan makes a few hundred
+        overlapping tests and the noise is not exactly Gaussian (drift, lock-in
+        correlation), so this sits well above the 3 to 5 of a single test.
+    min_departure_fraction : float
+        A departure must also be at least this share of the drop from the background to
+        the lowest-temperature level: on a very quiet curve the small misfit of a quadratic
+        background is significant, but it is a tiny part of any real transition. Keep it
+        below the onset fraction.
+    min_step_sigma : float
+        Smallest step, in units of the point noise.
+    min_slope_ratio : float
+        Smallest ratio of the signal's slope across the onset to the normal-state slope.
+    low_temperature_window : float
+        Width (K) of the lowest-temperature range that gives the transformed level.
+    min_points : int
+        Fewest finite points a curve needs.
+    """
+
+    background_window: float = 6.0
+    departure_window: float = 1.0
+    background_degree: int = 2
+    min_departure_sigma: float = 8.0
+    min_departure_fraction: float = 0.01
+    min_step_sigma: float = 10.0
+    min_slope_ratio: float = 3.0
+    low_temperature_window: float = 1.5
+    min_points: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("background_window", "departure_window", "min_departure_sigma",
+                     "min_departure_fraction", "min_step_sigma", "min_slope_ratio",
+                     "low_temperature_window"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        if self.background_degree not in (0, 1, 2, 3):
+            raise ValueError(f"background_degree must be 0 to 3, got {self.background_degree!r}")
+        if self.min_points < 8:
+            raise ValueError(f"min_points must be >= 8, got {self.min_points!r}")
+
+
+DEFAULT_CRITERIA = TransitionCriteria()
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A transition found in one curve, or the statement that there is none.
+
+    When ``found`` is False every temperature and height is nan and ``reason`` says why;
+    when it is True ``onset``, ``midpoint`` and ``step`` are finite.
+
+    Attributes
+    ----------
+    found : bool
+        Whether the curve holds a transition by the criteria.
+    reason : str
+        One sentence: what was found, or why nothing was.
+    onset : float
+        K, where the signal has fallen ``onset_fraction`` of the reference step below the
+        normal level.
+    midpoint : float
+        K, where the signal has fallen half of its own step.
+    width : float
+        K, 10 % to 90 % of the own step (nan if the curve ends before 90 %).
+    step : float
+        Normal level minus the transformed level, in signal units.
+    normal_level : float
+        Signal just above the transition, from the normal-state fit.
+    onset_fraction : float
+        The onset criterion.
+    reference_step : float
+        The step the onset fraction was taken of (the own step unless one was given).
+    noise : float
+        Point noise of the signal (robust estimate), signal units.
+    significance : float
+        Largest departure significance z of the scan (also reported when nothing is found).
+    resolved : bool
+        False when the drop happens within one sampling interval.
+    loss_peak_temperature : float
+        K, the chi'' maximum inside a chi' transition (nan for dU/dI or when insignificant).
+    loss_peak_height : float
+        chi'' above its normal-state background at that maximum.
+    top_of_transition : float
+        K, the highest temperature where the curve departs significantly from the
+        normal-state background; the normal-state fit starts one departure window above.
+    """
+
+    found: bool
+    reason: str
+    onset: float = math.nan
+    midpoint: float = math.nan
+    width: float = math.nan
+    step: float = math.nan
+    normal_level: float = math.nan
+    onset_fraction: float = math.nan
+    reference_step: float = math.nan
+    noise: float = math.nan
+    significance: float = math.nan
+    resolved: bool = True
+    loss_peak_temperature: float = math.nan
+    loss_peak_height: float = math.nan
+    top_of_transition: float = math.nan
+
+
+def _none(reason: str, noise: float = math.nan, significance: float = math.nan) -> Transition:
+    return Transition(found=False, reason=reason, noise=noise, significance=significance)
+
+
+def _sorted_finite(temperature: ArrayLike, signal: ArrayLike) -> tuple[NDArray, NDArray]:
+    temperature = np.asarray(temperature, dtype=float).ravel()
+    signal = np.asarray(signal, dtype=float).ravel()
+    if temperature.shape != signal.shape:
+        raise ValueError(
+            f"temperature and signal must have the same length, got {temperature.size} "
+            f"and {signal.size}")
+    keep = np.isfinite(temperature) & np.isfinite(signal)
+    order = np.argsort(temperature[keep], kind="stable")
+    return temperature[keep][order], signal[keep][order]
+
+
+def point_noise(temperature: ArrayLike, signal: ArrayLike) -> float:
+    """Robust standard deviation of the point-to-point noise of a smooth curve.
+
+    Each interior point is compared with the straight line through its two neighbours;
+    the median absolute deviation of those residuals, scaled by their variance factor,
+    estimates sigma. A step or a few outliers do not move it.
+
+    Parameters
+    ----------
+    temperature, signal : array_like
+        The curve, in any order; non-finite points are dropped.
+
+    Returns
+    -------
+    float
+        sigma of the signal, nan for fewer than 5 points.
+    """
+    temperature, signal = _sorted_finite(temperature, signal)
+    if temperature.size < 5:
+        return math.nan
+    below, centre, above = temperature[:-2], temperature[1:-1], temperature[2:]
+    span = above - below
+    usable = span > 0
+    weight_above = np.where(usable, (centre - below) / np.where(usable, span, 1.0), 0.5)
+    line = (1.0 - weight_above) * signal[:-2] + weight_above * signal[2:]
+    residual = (signal[1:-1] - line) / np.sqrt(1.0 + (1.0 - weight_above) ** 2
+                                               + weight_above**2)
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
+
+
+def _fit_polynomial(temperature: NDArray, signal: NDArray, degree: int,
+                    centre: float) -> tuple[NDArray, NDArray, float]:
+    """Least squares polynomial in (T - centre): coefficients, (X^T X)^-1, rms residual."""
+    design = np.vander(temperature - centre, degree + 1, increasing=True)
+    coefficients, _, _, _ = np.linalg.lstsq(design, signal, rcond=None)
+    residual = signal - design @ coefficients
+    dof = max(temperature.size - degree - 1, 1)
+    inverse_normal = np.linalg.pinv(design.T @ design)
+    return coefficients, inverse_normal, float(math.sqrt(residual @ residual / dof))
+
+
+def _evaluate(coefficients: NDArray, temperature: ArrayLike, centre: float) -> NDArray:
+    shifted = np.asarray(temperature, dtype=float) - centre
+    return np.polynomial.polynomial.polyval(shifted, coefficients)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    top: float
+    """Highest candidate temperature with a significant departure (nan if none)."""
+    peak_z: float
+    peak_temperature: float
+    largest_significant_fraction: float
+    """Largest departure, as a share of the drop, among those with z above threshold."""
+
+
+def _departure_scan(temperature: NDArray, signal: NDArray, noise: float, low_level: float,
+                    criteria: TransitionCriteria) -> _Scan | None:
+    """Scan candidate onsets from the top; None when no candidate has a normal range.
+
+    The significance of each shortfall is first its shortfall over its standard error for
+    white noise, then rescaled by the spread (median absolute deviation) of that ratio over
+    the whole scan: most candidates sit in a smooth part of the curve, so the spread is the
+    empirical null, and drift or correlated noise, which the white-noise error misses, widen
+    it.
+    """
+    degree = criteria.background_degree
+    min_above = max(3 * (degree + 1), 6)
+    position = np.arange(temperature.size)
+    upper = np.searchsorted(temperature, temperature + criteria.background_window,
+                            side="right")
+    lower = np.searchsorted(temperature, temperature - criteria.departure_window,
+                            side="left")
+    covered = temperature + 0.8 * criteria.background_window <= temperature[-1]
+    candidates = np.flatnonzero(covered & (upper - position - 1 >= min_above)
+                                & (position - lower >= 1))
+    if candidates.size == 0:
+        return None
+    shortfalls = np.empty(candidates.size)
+    standard_errors = np.empty(candidates.size)
+    drops = np.empty(candidates.size)
+    for slot, index in enumerate(candidates):
+        centre = temperature[index]
+        above = slice(index + 1, upper[index])
+        below = slice(lower[index], index + 1)
+        coefficients, inverse_normal, rms = _fit_polynomial(
+            temperature[above], signal[above], degree, centre)
+        shortfalls[slot] = np.mean(_evaluate(coefficients, temperature[below], centre)
+                                   - signal[below])
+        mean_row = np.vander(temperature[below] - centre, degree + 1,
+                             increasing=True).mean(axis=0)
+        standard_errors[slot] = max(rms, noise) * math.sqrt(
+            1.0 / (below.stop - below.start) + float(mean_row @ inverse_normal @ mean_row))
+        drops[slot] = coefficients[0] - low_level
+    ratio = shortfalls / standard_errors
+    null_spread = 1.4826 * float(np.median(np.abs(ratio - np.median(ratio))))
+    z = ratio / max(1.0, null_spread)
+    fraction = np.where(drops > 0, shortfalls / np.where(drops > 0, drops, 1.0), np.inf)
+    significant = z >= criteria.min_departure_sigma
+    accepted = np.flatnonzero(significant & (fraction >= criteria.min_departure_fraction))
+    peak = int(np.argmax(z))
+    return _Scan(
+        top=float(temperature[candidates[accepted[-1]]]) if accepted.size else math.nan,
+        peak_z=float(z[peak]), peak_temperature=float(temperature[candidates[peak]]),
+        largest_significant_fraction=float(fraction[significant].max(initial=0.0)))
+
+
+def _smooth(signal: NDArray, points: int) -> NDArray:
+    """Centred running mean over ``points`` (odd) samples, shrinking at the ends."""
+    if points <= 1:
+        return signal.copy()
+    half = points // 2
+    cumulative = np.concatenate(([0.0], np.cumsum(signal)))
+    index = np.arange(signal.size)
+    start = np.clip(index - half, 0, signal.size)
+    stop = np.clip(index + half + 1, 0, signal.size)
+    return (cumulative[stop] - cumulative[start]) / (stop - start)
+
+
+def _level_crossing(temperature: NDArray, shortfall: NDArray, level: float, start: float,
+                    step: float) -> tuple[float, float] | None:
+    """Where the shortfall first reaches ``level``, going down from ``start``.
+
+    ``shortfall`` is how far the signal is below its normal level (positive = below).
+    Returns (temperature, unresolved interval): the crossing interpolated with a monotone
+    cubic through the two bracketing points and one neighbour on each side, and 0; or, when
+    the shortfall grows by more than :data:`UNRESOLVED_JUMP` of the step across the
+    bracketing interval, its centre and its length. None if the level is never reached.
+    """
+    reached = np.flatnonzero((temperature <= start) & (shortfall >= level))
+    if reached.size == 0:
+        return None
+    below = reached[-1]
+    above = below + 1
+    if above == temperature.size or temperature[above] > start:
+        return float(temperature[below]), 0.0
+    t_below, t_above = float(temperature[below]), float(temperature[above])
+    jump = float(shortfall[below] - shortfall[above])
+    if jump > UNRESOLVED_JUMP * step:
+        return 0.5 * (t_below + t_above), t_above - t_below
+    if jump <= 0:
+        return t_below, 0.0
+    nearby = slice(max(below - 1, 0), min(above + 2, temperature.size))
+    knots, values = temperature[nearby], shortfall[nearby]
+    if np.all(np.diff(knots) > 0) and knots.size >= 3:
+        curve = PchipInterpolator(knots, values - level, extrapolate=False)
+        return float(brentq(curve, t_below, t_above)), 0.0
+    fraction = (level - shortfall[above]) / jump
+    return t_above + float(fraction) * (t_below - t_above), 0.0
+
+
+def find_step_transition(temperature: ArrayLike, signal: ArrayLike, *, onset_fraction: float,
+                         reference_step: float | None = None, sloping_background: bool = False,
+                         criteria: TransitionCriteria = DEFAULT_CRITERIA) -> Transition:
+    """Find a drop-on-cooling transition in a curve (the detector behind both measurements).
+
+    Parameters
+    ----------
+    temperature : array_like
+        Sample temperature of each point, K, any order.
+    signal : array_like
+        The measured signal; it is lower below the transition than above.
+    onset_fraction : float
+        The onset is where the signal has fallen this fraction of the reference step below
+        the normal level, 0 < onset_fraction < 0.5.
+    reference_step : float, optional
+        Step (signal units, > 0) that ``onset_fraction`` refers to; the curve's own step
+        when omitted.
+    sloping_background : bool
+        Measure the onset from the normal-state fit extrapolated to the onset rather than
+        from the normal level at the top of the transition.
+    criteria : TransitionCriteria
+        Detector thresholds and windows.
+
+    Returns
+    -------
+    Transition
+        ``loss_peak_*`` are nan.
+    """
+    if not 0 < onset_fraction < MIDPOINT_FRACTION:
+        raise ValueError(f"onset_fraction must be in (0, 0.5), got {onset_fraction!r}")
+    if reference_step is not None and not (math.isfinite(reference_step)
+                                           and reference_step > 0):
+        raise ValueError(f"reference_step must be finite and > 0, got {reference_step!r}")
+    temperature, signal = _sorted_finite(temperature, signal)
+    if temperature.size < criteria.min_points:
+        return _none(f"only {temperature.size} finite points, fewer than "
+                     f"{criteria.min_points}")
+    noise = max(point_noise(temperature, signal), NOISE_FLOOR * float(np.ptp(signal)),
+                np.finfo(float).tiny)
+    lowest = temperature <= temperature[0] + criteria.low_temperature_window
+    low_fit = np.polynomial.polynomial.polyfit(temperature[lowest] - temperature[0],
+                                               signal[lowest], 1 if lowest.sum() > 2 else 0)
+    low_level = float(low_fit[0])
+    scan = _departure_scan(temperature, signal, noise, low_level, criteria)
+    if scan is None:
+        return _none(f"the curve ({temperature[0]:.2f} to {temperature[-1]:.2f} K) has no "
+                     f"normal-state range of {criteria.background_window:g} K above any "
+                     "candidate onset", noise)
+    if not math.isfinite(scan.top):
+        if scan.peak_z < criteria.min_departure_sigma:
+            reason = (f"no departure below the normal-state background: the largest is "
+                      f"{scan.peak_z:.1f} sigma (at {scan.peak_temperature:.2f} K), fewer "
+                      f"than {criteria.min_departure_sigma:g}")
+        else:
+            reason = (f"departures of up to {scan.peak_z:.1f} sigma, but at most "
+                      f"{scan.largest_significant_fraction:.2%} of the drop to the lowest "
+                      f"temperature, under {criteria.min_departure_fraction:.0%}: the "
+                      "curvature of a smooth background, not a transition")
+        return _none(reason, noise, scan.peak_z)
+
+    top = scan.top
+    normal_start, coefficients = _normal_state_fit(temperature, signal, top, criteria)
+    normal_level = float(_evaluate(coefficients, normal_start, normal_start))
+    step = normal_level - low_level
+    if not step >= criteria.min_step_sigma * noise:
+        return _none(f"the drop from the normal level to the lowest temperature, {step:.3g}, "
+                     f"is {step / noise:.1f} sigma, fewer than {criteria.min_step_sigma:g}",
+                     noise, scan.peak_z)
+    reference = step if reference_step is None else float(reference_step)
+
+    onset_level = onset_fraction * reference
+    # Average enough points that the noise is a quarter of the onset level at most.
+    smoothing = 2 * math.ceil(0.5 * ((4.0 * noise / onset_level) ** 2 - 1.0)) + 1
+    smoothed = _smooth(signal, max(1, min(smoothing, MAX_SMOOTHING_POINTS)))
+    if sloping_background:
+        extrapolated_to = np.maximum(temperature, normal_start - criteria.background_window)
+        normal = _evaluate(coefficients, extrapolated_to, normal_start)
+    else:
+        normal = np.full_like(temperature, normal_level)
+    onset = _level_crossing(temperature, normal - smoothed, onset_level, normal_start, step)
+    if onset is None:
+        return _none(f"the curve never falls {onset_fraction:.0%} of the step "
+                     f"({onset_level:.3g}) below its normal level", noise, scan.peak_z)
+    onset_temperature, onset_interval = onset
+    level_at_onset = float(np.interp(onset_temperature, temperature, normal))
+    shortfall = level_at_onset - smoothed
+    midpoint, upper_10, lower_90 = (
+        _level_crossing(temperature, shortfall, fraction * step, onset_temperature, step)
+        for fraction in (MIDPOINT_FRACTION, *WIDTH_FRACTIONS))
+    if midpoint is None:
+        return _none(f"the curve never falls half its step ({0.5 * step:.3g}) below its "
+                     "normal level", noise, scan.peak_z)
+    midpoint_temperature, midpoint_interval = midpoint
+    normal_slope = float(coefficients[1]) if coefficients.size > 1 else 0.0
+    transition_slope = _slope_between(temperature, signal,
+                                      onset_temperature - criteria.departure_window,
+                                      normal_start)
+    if not transition_slope > criteria.min_slope_ratio * abs(normal_slope):
+        return _none(f"no change of slope at the onset ({onset_temperature:.2f} K): the signal "
+                     f"falls {transition_slope:.3g} per K across it and {normal_slope:.3g} per "
+                     f"K in the normal state, a ratio under {criteria.min_slope_ratio:g}: a "
+                     "smooth background, not a transition", noise, scan.peak_z)
+
+    width = (upper_10[0] - lower_90[0]
+             if upper_10 is not None and lower_90 is not None else math.nan)
+    unresolved = max(onset_interval, midpoint_interval)
+    if unresolved > 0:
+        width = max(width, unresolved) if math.isfinite(width) else unresolved
+    reason = (f"transition: onset {onset_temperature:.2f} K, step {step:.3g} "
+              f"({step / noise:.0f} sigma), departure {scan.peak_z:.0f} sigma")
+    if unresolved > 0:
+        reason += (f"; sharper than the {unresolved:.2f} K sampling interval: levels at its "
+                   "centre, the width an upper bound")
+    return Transition(found=True, reason=reason, onset=onset_temperature,
+                      midpoint=midpoint_temperature, width=float(width), step=step,
+                      normal_level=normal_level, onset_fraction=onset_fraction,
+                      reference_step=reference, noise=noise, significance=scan.peak_z,
+                      resolved=unresolved == 0, top_of_transition=top)
+
+
+def _slope_between(temperature: NDArray, signal: NDArray, low: float, high: float) -> float:
+    """Least squares slope of the signal over ``[low, high]`` (nan with fewer than 3 points)."""
+    inside = (temperature >= low) & (temperature <= high)
+    if inside.sum() < 3 or np.ptp(temperature[inside]) == 0:
+        return math.nan
+    return float(np.polyfit(temperature[inside], signal[inside], 1)[0])
+
+
+def _normal_state_fit(temperature: NDArray, signal: NDArray, top: float,
+                      criteria: TransitionCriteria) -> tuple[float, NDArray]:
+    """Normal-state polynomial: (start of its range, coefficients in T - start).
+
+    The range starts one departure window above the top of the transition, since the scan
+    places the top no better than that, and spans one background window.
+    """
+    normal_start = top + criteria.departure_window
+    in_range = (temperature > normal_start) & (
+        temperature <= normal_start + criteria.background_window)
+    if in_range.sum() < criteria.background_degree + 3:
+        in_range = temperature > top
+    coefficients, _, _ = _fit_polynomial(temperature[in_range], signal[in_range],
+                                         criteria.background_degree, normal_start)
+    return normal_start, coefficients
+
+
+def find_loss_peak(temperature: ArrayLike, chi_imag: ArrayLike, transition: Transition, *,
+                   criteria: TransitionCriteria = DEFAULT_CRITERIA,
+                   search_below_onset: float = 5.0,
+                   min_peak_sigma: float = 5.0) -> tuple[float, float]:
+    """Temperature and height of the chi'' maximum inside a chi' transition.
+
+    The normal-state chi'' is fitted over the same range as chi' (above the top of the
+    transition), extrapolated down to the onset and held there; the maximum of chi'' above
+    that background is searched from ``search_below_onset`` K below the onset up to the
+    start of the normal range and refined by a parabola through the points within 0.5 K.
+    Only a maximum inside a chi' transition is looked for: pure Mg's broad eddy-current
+    maximum (near 37 K) has no chi' transition and gives nan.
+
+    Parameters
+    ----------
+    temperature, chi_imag : array_like
+        The loss curve 4 pi chi'', any order.
+    transition : Transition
+        The chi' transition of the same run.
+    criteria : TransitionCriteria
+        Gives the normal-state window and polynomial degree.
+    search_below_onset : float
+        K below the onset where the search stops.
+    min_peak_sigma : float
+        Smallest height above background, in units of the chi'' point noise.
+
+    Returns
+    -------
+    tuple of float
+        (K, height above background); (nan, nan) without a significant maximum.
+    """
+    if not transition.found:
+        return math.nan, math.nan
+    temperature, chi_imag = _sorted_finite(temperature, chi_imag)
+    if temperature.size < criteria.min_points:
+        return math.nan, math.nan
+    top = transition.top_of_transition
+    normal_start, coefficients = _normal_state_fit(temperature, chi_imag, top, criteria)
+    background = _evaluate(coefficients, np.maximum(temperature, transition.onset), normal_start)
+    excess = chi_imag - background
+    search = np.flatnonzero((temperature >= transition.onset - search_below_onset)
+                            & (temperature <= normal_start))
+    if search.size < 3:
+        return math.nan, math.nan
+    noise = point_noise(temperature, chi_imag)
+    smoothed = _smooth(excess, 3)
+    best = search[np.argmax(smoothed[search])]
+    near = np.abs(temperature - temperature[best]) <= 0.5
+    peak_temperature, peak_height = float(temperature[best]), float(smoothed[best])
+    if near.sum() >= 5:
+        curvature, slope, constant = np.polyfit(temperature[near] - temperature[best],
+                                                excess[near], 2)
+        if curvature < 0 and abs(slope / (2 * curvature)) <= 0.5:
+            offset = -slope / (2 * curvature)
+            peak_temperature = float(temperature[best] + offset)
+            peak_height = float(constant + slope * offset + curvature * offset**2)
+    if not peak_height >= min_peak_sigma * noise:
+        return math.nan, math.nan
+    return peak_temperature, peak_height
+
+
+def find_susceptibility_transition(temperature: ArrayLike, chi_real: ArrayLike,
+                                   chi_imag: ArrayLike | None = None, *,
+                                   onset_fraction: float = SUSCEPTIBILITY_ONSET_FRACTION,
+                                   sloping_background: bool = False,
+                                   criteria: TransitionCriteria = DEFAULT_CRITERIA
+                                   ) -> Transition:
+    """The superconducting transition in an ac susceptibility curve.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Sample temperature, K, any order.
+    chi_real : array_like
+        4 pi chi' (dimensionless; -1 for a perfect diamagnet).
+    chi_imag : array_like, optional
+        4 pi chi'' at the same points; gives the loss peak.
+    onset_fraction : float
+        Fraction of the total chi' drop that defines the onset.
+    sloping_background : bool
+        See :func:`find_step_transition`.
+    criteria : TransitionCriteria
+        Detector thresholds and windows.
+
+    Returns
+    -------
+    Transition
+        With ``loss_peak_temperature`` and ``loss_peak_height`` when ``chi_imag`` is given
+        and shows a significant maximum inside the transition.
+    """
+    transition = find_step_transition(temperature, chi_real, onset_fraction=onset_fraction,
+                                      sloping_background=sloping_background, criteria=criteria)
+    if chi_imag is None or not transition.found:
+        return transition
+    if np.shape(chi_imag) != np.shape(temperature):
+        raise ValueError(f"chi_imag must match temperature in shape, got {np.shape(chi_imag)} "
+                         f"and {np.shape(temperature)}")
+    peak_temperature, peak_height = find_loss_peak(temperature, chi_imag, transition,
+                                                   criteria=criteria)
+    return replace(transition, loss_peak_temperature=peak_temperature,
+                   loss_peak_height=peak_height)
+
+
+def find_dudi_transition(temperature: ArrayLike, dudi: ArrayLike, *,
+                         reference_step: float | None = None,
+                         onset_fraction: float = DUDI_ONSET_FRACTION,
+                         criteria: TransitionCriteria = DEFAULT_CRITERIA) -> Transition:
+    """The superconducting transition in a dynamic resistance curve.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Sample temperature, K, any order.
+    dudi : array_like
+        dU/dI, ohm.
+    reference_step : float, optional
+        Step height (ohm) the onset fraction refers to: the zero-bias step of the same ramp
+        for biased curves. Midpoint and width always use the curve's own step (half of the
+        zero-bias step can lie on a plateau of a biased curve).
+    onset_fraction : float
+        Fraction of the reference step that defines the onset.
+    criteria : TransitionCriteria
+        Detector thresholds and windows.
+
+    Returns
+    -------
+    Transition
+    """
+    return find_step_transition(temperature, dudi, onset_fraction=onset_fraction,
+                                reference_step=reference_step, criteria=criteria)
+
+
+def curves_by_bias(table: Mapping[str, ArrayLike], *, temperature: str = "temperature",
+                   signal: str = "dudi", bias: str = "bias",
+                   bias_tolerance: float = 1e-3) -> dict[float, tuple[NDArray, NDArray]]:
+    """Split an event table with interleaved bias currents into one curve per bias.
+
+    Parameters
+    ----------
+    table : mapping of str to array_like
+        The run's event table (a dict of arrays or a pandas DataFrame): one row per reading.
+    temperature, signal, bias : str
+        Column names: sample temperature (K), signal, dc bias (A).
+    bias_tolerance : float
+        Readings whose biases differ by at most this (A), directly or through a chain of
+        readings, belong to one curve.
+
+    Returns
+    -------
+    dict of float to (numpy.ndarray, numpy.ndarray)
+        Median bias of each group (sorted ascending) to its (temperature, signal), in table
+        order. Rows with a non-finite bias are left out.
+    """
+    if not (math.isfinite(bias_tolerance) and bias_tolerance >= 0):
+        raise ValueError(f"bias_tolerance must be finite and >= 0 A, got {bias_tolerance!r}")
+    missing = [name for name in (temperature, signal, bias) if name not in table]
+    if missing:
+        raise KeyError(f"table has no column(s) {missing}; it has {list(table.keys())}")
+    temperatures = np.asarray(table[temperature], dtype=float)
+    signals = np.asarray(table[signal], dtype=float)
+    biases = np.asarray(table[bias], dtype=float)
+    finite = np.flatnonzero(np.isfinite(biases))
+    order = finite[np.argsort(biases[finite], kind="stable")]
+    # A new group starts wherever consecutive sorted biases differ by more than the tolerance.
+    starts = np.flatnonzero(np.diff(biases[order]) > bias_tolerance) + 1
+    curves = {}
+    for rows in np.split(order, starts):
+        if rows.size:
+            rows = np.sort(rows)
+            curves[float(np.median(biases[rows]))] = (temperatures[rows], signals[rows])
+    return curves
+
+
+def transitions_by_bias(table: Mapping[str, ArrayLike], *, temperature: str = "temperature",
+                        signal: str = "dudi", bias: str = "bias", bias_tolerance: float = 1e-3,
+                        reference_bias: float | None = 0.0,
+                        onset_fraction: float = DUDI_ONSET_FRACTION,
+                        criteria: TransitionCriteria = DEFAULT_CRITERIA
+                        ) -> dict[float, Transition]:
+    """dU/dI transition of every bias in one ramp with interleaved bias currents.
+
+    Parameters
+    ----------
+    table, temperature, signal, bias, bias_tolerance
+        As for :func:`curves_by_bias`.
+    reference_bias : float or None
+        The curve at this bias (within ``bias_tolerance``) supplies the reference step for
+        every onset, as in the simulator's criterion; if it is missing or has no transition,
+        or with None, each curve uses its own step.
+    onset_fraction : float
+        Onset criterion, a fraction of the reference step.
+    criteria : TransitionCriteria
+        Detector thresholds and windows.
+
+    Returns
+    -------
+    dict of float to Transition
+        By median bias (A), ascending.
+    """
+    curves = curves_by_bias(table, temperature=temperature, signal=signal, bias=bias,
+                            bias_tolerance=bias_tolerance)
+    reference_step = None
+    if reference_bias is not None:
+        nearest = min(curves, key=lambda value: abs(value - reference_bias), default=None)
+        if nearest is not None and abs(nearest - reference_bias) <= bias_tolerance:
+            reference = find_dudi_transition(*curves[nearest], onset_fraction=onset_fraction,
+                                             criteria=criteria)
+            reference_step = reference.step if reference.found else None
+    return {value: find_dudi_transition(*curve, reference_step=reference_step,
+                                        onset_fraction=onset_fraction, criteria=criteria)
+            for value, curve in curves.items()}
+
+
+def tc_against_bias(table: Mapping[str, ArrayLike], *, temperature: str = "temperature",
+                    signal: str = "dudi", bias: str = "bias", bias_tolerance: float = 1e-3,
+                    reference_bias: float | None = 0.0,
+                    onset_fraction: float = DUDI_ONSET_FRACTION,
+                    criteria: TransitionCriteria = DEFAULT_CRITERIA) -> dict[str, NDArray]:
+    """Tc against dc bias for one ramp with interleaved bias currents, as table columns.
+
+    Parameters
+    ----------
+    table, temperature, signal, bias, bias_tolerance, reference_bias, onset_fraction, criteria
+        As for :func:`transitions_by_bias`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Columns :data:`TC_TABLE_COLUMNS` (units :data:`TC_TABLE_UNITS`), one row per bias,
+        sorted by bias: ``bias`` (A), ``onset``, ``midpoint``, ``width`` (K), ``step``
+        (signal units), ``found`` (bool), ``reason`` (str).
+    """
+    transitions = transitions_by_bias(
+        table, temperature=temperature, signal=signal, bias=bias,
+        bias_tolerance=bias_tolerance, reference_bias=reference_bias,
+        onset_fraction=onset_fraction, criteria=criteria)
+    rows = list(transitions.values())
+    return {
+        "bias": np.array(list(transitions), dtype=float),
+        "onset": np.array([t.onset for t in rows], dtype=float),
+        "midpoint": np.array([t.midpoint for t in rows], dtype=float),
+        "width": np.array([t.width for t in rows], dtype=float),
+        "step": np.array([t.step for t in rows], dtype=float),
+        "found": np.array([t.found for t in rows], dtype=bool),
+        "reason": np.array([t.reason for t in rows], dtype=str),
+    }
