@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ioc_cpu.py
+	$(BIN)/python benchmarks/tiled_write_read.py
 
 ioc: $(STAMP)
 	$(BIN)/tcstation ioc

@@ -25,9 +25,24 @@ def _run_demo(argv: list[str]) -> int:
     return _run_ioc(["--speedup", "60", *argv])
 
 
+def _run_replay(argv: list[str]) -> int:
+    from tcstation.storage import replay_main
+
+    return replay_main(argv)
+
+
+def _run_tiled(argv: list[str]) -> int:
+    from tcstation.storage_server import serve_main
+
+    return serve_main(argv)
+
+
 COMMANDS = {
     "ioc": (_run_ioc, "serve the simulated station over Channel Access (see `tcstation ioc -h`)"),
     "demo": (_run_demo, "run the demonstration (for now: the simulated station IOC)"),
+    "replay": (_run_replay, "write the runs kept in the local spool into Tiled, exactly once "
+                            "(see `tcstation replay -h`)"),
+    "tiled": (_run_tiled, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),
 }
 
 

@@ -1,0 +1,292 @@
+"""Runs written to a real local Tiled server (a subprocess) and read back; an outage and replay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import bluesky.plan_stubs as bps
+import bluesky.plans as bp
+import bluesky.preprocessors as bpp
+import pytest
+import tiled.client.utils
+from bluesky import RunEngine
+from ophyd.sim import det, motor, noisy_det
+
+from tcstation.storage import (
+    LiveTiledWriter,
+    LocalTiledServer,
+    RunOutcome,
+    StorageConfig,
+    find_runs,
+    latest_run,
+    open_storage,
+    read_stream,
+    replay_main,
+    run_by_uid,
+)
+from tcstation.storage_spool import DocumentSpool
+from tcstation.storage_tiled import connect, stored_seq_nums
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class EventCollector:
+    """Keeps each event's seq_num and data as the RunEngine emitted them."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+
+    def __call__(self, name: str, doc: dict) -> None:
+        if name == "event":
+            self.events.append({"seq_num": doc["seq_num"], **doc["data"]})
+
+
+def table_of(client, uid: str, stream: str = "primary"):
+    return client[uid][stream].base["internal"].read()
+
+
+def rows_in_tiled(client, uid: str) -> int:
+    """Number of event rows Tiled serves for a run's primary stream (0 if none yet)."""
+    if uid not in client:
+        return 0
+    seq_nums = stored_seq_nums(client, uid, "primary")
+    return 0 if seq_nums is None else len(seq_nums)
+
+
+def wait_for_rows(client, uid: str, count: int, timeout: float = 10.0) -> None:
+    wait_for(lambda: rows_in_tiled(client, uid) >= count, timeout,
+             f"{count} events of run {uid[:8]} in Tiled")
+
+
+def assert_events_match(client, uid: str, collected: list[dict]) -> None:
+    table = table_of(client, uid).sort_values("seq_num")
+    assert list(table["seq_num"]) == [event["seq_num"] for event in collected]
+    for key in collected[0]:
+        assert list(table[key]) == [event[key] for event in collected], key
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    config = StorageConfig(data_dir=tmp_path_factory.mktemp("tiled-data"))
+    server = LocalTiledServer(config).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def writer_and_client(local_server, tmp_path):
+    spool = DocumentSpool(tmp_path / "spool")
+    writer = LiveTiledWriter(spool, lambda: connect(local_server.uri, local_server.api_key),
+                             local_server.uri)
+    yield writer, connect(local_server.uri, local_server.api_key)
+    writer.close(timeout=30)
+
+
+def test_every_event_value_reads_back_from_tiled(writer_and_client):
+    writer, client = writer_and_client
+    run_engine = RunEngine({})
+    collector = EventCollector()
+    run_engine.subscribe(writer)
+    run_engine.subscribe(collector)
+
+    (uid,) = run_engine(bp.scan([noisy_det, det], motor, -1.0, 1.0, 41))
+
+    assert writer.wait_until_idle(30)
+    assert writer.outcome(uid) is RunOutcome.WRITTEN
+    assert not writer.spool.is_pending(uid) and writer.spool.is_done(uid)
+    assert len(collector.events) == 41
+    assert_events_match(client, uid, collected=collector.events)
+    run = run_by_uid(client, uid)
+    assert run.metadata["stop"]["exit_status"] == "success"
+    dataset = read_stream(run)
+    assert list(dataset["noisy_det"].values) == [event["noisy_det"] for event in collector.events]
+    frame = read_stream(run, as_dataframe=True)
+    assert len(frame) == 41 and "motor" in frame.columns
+
+
+def test_events_are_readable_while_the_run_goes_on(writer_and_client):
+    writer, client = writer_and_client
+    run_engine = RunEngine({})
+    run_engine.subscribe(writer)
+    seen_mid_run: dict[str, float] = {}
+
+    def ramp_like_plan():
+        """One point every 0.1 s; after 10, the plan itself waits for Tiled to show them."""
+        @bpp.run_decorator(md={"purpose": "live visibility"})
+        def inner():
+            for point in range(20):
+                yield from bps.trigger_and_read([noisy_det])
+                if point == 9:
+                    uid = writer.spool.pending_uids()[-1]
+                    emitted = time.monotonic()
+                    wait_for_rows(client, uid, 10)
+                    seen_mid_run["latency"] = time.monotonic() - emitted
+                    seen_mid_run["stop_present"] = "stop" in client[uid].metadata
+                yield from bps.sleep(0.1)
+        return (yield from inner())
+
+    (uid,) = run_engine(ramp_like_plan())
+
+    assert seen_mid_run["stop_present"] is False
+    assert seen_mid_run["latency"] < 5.0
+    assert writer.wait_until_idle(30)
+    assert rows_in_tiled(client, uid) == 20
+    assert writer.outcome(uid) is RunOutcome.WRITTEN
+
+
+def test_runs_are_found_by_plan_name_and_the_latest_first(writer_and_client):
+    writer, client = writer_and_client
+    run_engine = RunEngine({})
+    run_engine.subscribe(writer)
+    (count_uid,) = run_engine(bp.count([det], num=3), sample="mg_mgo")
+    (scan_uid,) = run_engine(bp.scan([det], motor, 0, 1, 3), sample="mg_mgo")
+    assert writer.wait_until_idle(30)
+
+    assert count_uid in list(find_runs(client, plan_name="count"))
+    assert scan_uid not in list(find_runs(client, plan_name="count"))
+    assert latest_run(client, sample="mg_mgo").metadata["start"]["uid"] == scan_uid
+    assert latest_run(client, plan_name="count").metadata["start"]["uid"] == count_uid
+    assert latest_run(client, plan_name="no such plan") is None
+    with pytest.raises(KeyError, match="tcstation replay"):
+        run_by_uid(client, "0" * 36)
+
+
+def test_open_storage_starts_a_server_a_second_session_reuses_it(tmp_path):
+    config = StorageConfig(data_dir=tmp_path / "station-data")
+    with open_storage(config, strict=True) as first:
+        assert first.server is not None and first.server.running
+        assert (config.api_key_file.stat().st_mode & 0o777) == 0o600
+        assert first.config.api_key_file.read_text().strip() not in repr(first)
+        with open_storage(config, strict=True) as second:
+            assert second.server is None and second.uri == first.uri
+            run_engine = RunEngine({})
+            second.subscribe(run_engine)
+            (uid,) = run_engine(bp.count([det], num=5))
+            assert second.writer.wait_until_idle(30)
+            assert len(read_stream(first.client[uid])["det"]) == 5
+        assert first.server.running
+    assert not first.server.running
+    assert not config.server_state_file.exists()
+
+
+def use_data_dir(monkeypatch, data_dir: Path) -> None:
+    """Point `tcstation replay` (which reads the environment) at ``data_dir``'s local store."""
+    monkeypatch.setenv("TCSTATION_DATA_DIR", str(data_dir))
+    for variable in ("TCSTATION_TILED_URI", "TCSTATION_TILED_API_KEY", "TCSTATION_TILED_PORT",
+                     "TCSTATION_TILED_CATALOG", "TCSTATION_TILED_TABULAR"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_outage_mid_run_then_replay_puts_every_event_in_tiled_once(local_server, monkeypatch,
+                                                                   capsys):
+    """The module's server is stopped mid-run and restarted: keep this test after its users."""
+    # The Tiled client retries a refused connection for 45 s by default; a
+    # shorter window lets the writer give up within the test's time.
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_TIMEOUT", 1.5)
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_ATTEMPTS", 3)
+    server = local_server
+    use_data_dir(monkeypatch, server.config.data_dir)
+    spool = DocumentSpool(server.config.spool_dir)
+    writer = LiveTiledWriter(spool, lambda: connect(server.uri, server.api_key), server.uri)
+    client = connect(server.uri, server.api_key)
+    run_engine = RunEngine({})
+    run_engine.subscribe(writer)
+    collector = EventCollector()
+    run_engine.subscribe(collector)
+    outage_started: list[float] = []
+
+    def count_with_outage():
+        @bpp.run_decorator(md={"purpose": "outage"})
+        def inner():
+            for point in range(30):
+                yield from bps.trigger_and_read([noisy_det])
+                if point == 9:
+                    uid = spool.pending_uids()[-1]
+                    wait_for_rows(client, uid, 10)
+                    server.stop()
+                    outage_started.append(time.monotonic())
+                yield from bps.sleep(0.02)
+        return (yield from inner())
+
+    (outage_uid,) = run_engine(count_with_outage())
+    plan_durations = [time.monotonic() - outage_started[0]]
+    outage_events = list(collector.events)
+    collector.events.clear()
+    started = time.monotonic()
+    (offline_uid,) = run_engine(bp.count([noisy_det], num=15))
+    plan_durations.append(time.monotonic() - started)
+    offline_events = list(collector.events)
+
+    # The plans did not wait for the dead server (the client's retries run on the worker).
+    assert max(plan_durations) < 3.0, plan_durations
+    assert writer.wait_until_idle(30)
+    assert writer.outcome(outage_uid) is RunOutcome.PENDING
+    assert writer.outcome(offline_uid) is RunOutcome.PENDING
+    assert set(spool.pending_uids()) == {outage_uid, offline_uid}
+
+    server.start()
+    assert rows_in_tiled(client, outage_uid) == 10
+    assert "stop" not in client[outage_uid].metadata
+    assert offline_uid not in client
+
+    assert replay_main(["--dry-run"]) == 0
+    dry_output = capsys.readouterr().out
+    assert "would delete the partial run" in dry_output and "would write" in dry_output
+    assert set(spool.pending_uids()) == {outage_uid, offline_uid}
+
+    assert replay_main([]) == 0
+    output = capsys.readouterr().out
+    assert "rewritten (was partial)" in output and "written" in output
+    assert spool.pending_uids() == []
+    for uid, events in ((outage_uid, outage_events), (offline_uid, offline_events)):
+        assert_events_match(client, uid, collected=events)
+        assert client[uid].metadata["stop"]["exit_status"] == "success"
+
+    assert replay_main([]) == 0
+    assert "nothing to replay" in capsys.readouterr().out
+    assert stored_seq_nums(client, outage_uid, "primary") == tuple(range(1, 31))
+    assert writer.close(timeout=10)
+
+
+def test_replay_starts_a_server_and_completes_a_run_whose_session_died(tmp_path, monkeypatch,
+                                                                       capsys):
+    """A spool file without a stop (the session was killed), no server running.
+
+    Replay starts the data directory's server, adds a stop with exit_status
+    "fail", writes the run, checks it (every seq_num once, the stop), marks it
+    done and stops the server.
+    """
+    config = StorageConfig(data_dir=tmp_path / "crash-data")
+    use_data_dir(monkeypatch, config.data_dir)
+    spool = DocumentSpool(config.spool_dir)
+    run_engine = RunEngine({})
+
+    def spool_until_stop(name: str, doc: dict) -> None:
+        if name != "stop":
+            spool.append(name, doc)
+
+    run_engine.subscribe(spool_until_stop)
+    (uid,) = run_engine(bp.count([noisy_det], num=7))
+    spool.close()
+    assert not spool.summary(uid).has_stop
+
+    assert replay_main([]) == 0
+    output = capsys.readouterr().out
+    assert "starting the local Tiled server" in output
+    assert "added one (exit_status 'fail')" in output and "written" in output
+    assert not config.server_state_file.exists()
+    summary = spool.summary(uid)
+    assert summary.done and summary.has_stop and summary.event_count == 7
+    assert list(spool.iter_documents(uid))[-1][1]["exit_status"] == "fail"
