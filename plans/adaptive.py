@@ -41,7 +41,7 @@ class TransitionSlowdown:
     def __init__(self, signal_field: str, temperature_field: str, *,
                  bias_field: str | None = None, watch_bias: float = 0.0,
                  fast: float = FAST_RATE, slow: float = SLOW_RATE,
-                 window_kelvin: float = 1.0, threshold: float = 6.0,
+                 window_kelvin: float = 2.0, threshold: float = 6.0,
                  settle_kelvin: float = 2.0):
         self.signal_field = signal_field
         self.temperature_field = temperature_field
@@ -65,7 +65,8 @@ class TransitionSlowdown:
             return None
         temperatures, values = (np.array(column) for column in zip(*self.points, strict=True))
         inside = temperatures >= temperatures[-1] - self.window_kelvin
-        if inside.sum() < 5 or np.ptp(temperatures[inside]) <= 0:
+        # At a ramp's start the points crowd together: no slope until they span the window.
+        if inside.sum() < 5 or np.ptp(temperatures[inside]) < 0.5 * self.window_kelvin:
             return None
         fit = np.polyfit(temperatures[inside], values[inside], 1)
         residual = values[inside] - np.polyval(fit, temperatures[inside])

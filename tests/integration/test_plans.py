@@ -13,7 +13,14 @@ from bluesky.utils import RunEngineInterrupted
 
 from devices.station import build_station
 from plans.maintenance import cool_down
-from plans.ramps import RampInterruptedError, build_transport_ramp, transport_ramp
+from plans.ramps import (
+    RampInterruptedError,
+    adaptive_transport_ramp,
+    build_transport_ramp,
+    susceptibility_ramp,
+    transport_grid,
+    transport_ramp,
+)
 from plans.safety import (
     CompliancePause,
     InstrumentConnectionGuard,
@@ -241,3 +248,72 @@ def test_an_ioc_restart_suspends_and_the_ramp_resumes_without_lost_events(
     (stop,) = [doc for name, doc in documents if name == "stop"]
     assert stop["exit_status"] == "success"
     RE.remove_suspender(guard)
+
+
+def test_stepped_grid_settles_at_each_temperature_then_steps_the_bias(station, RE):
+    RE(transport_grid(station, temperatures=[40.0, 55.0], biases=(0.0, 0.4)))
+    grid = events(RE.documents)
+    assert len(grid) == 4
+    sample = column(grid, station.cryostat.sample_temperature.name)
+    assert sample[:2] == pytest.approx([40.0, 40.0], abs=0.15)
+    assert sample[2:] == pytest.approx([55.0, 55.0], abs=0.15)
+    biases = column(grid, station.bias_source.measured_current.name)
+    assert biases == pytest.approx([0.0, 0.4, 0.0, 0.4], abs=2e-3)
+    dudi = column(grid, station.transport.dynamic_resistance.name)
+    assert dudi[0] < dudi[1], "at 40 K the bias drives weak links normal"
+    assert dudi[2] == pytest.approx(5.0e-3, rel=0.01), "normal state above every Tc"
+    assert_safe(station)
+
+
+def test_susceptibility_ramp_reads_chi_with_the_source_drive(station, RE):
+    RE(susceptibility_ramp(station, start=45.0, stop=54.0, rate=1.5))
+    (start,) = [doc for name, doc in RE.documents if name == "start"]
+    assert start["measurement"] == "susceptibility"
+    estimate = station.susceptometer_temperature.temperature.name
+    assert start["hints"]["dimensions"][0][0] == [estimate]
+    ramp = events(RE.documents)
+    chi = column(ramp, station.susceptometer.chi_real.name)
+    temperature = column(ramp, station.susceptometer_temperature.temperature.name)
+    assert chi[temperature < 47.0].mean() < -0.7, "shielded below the 50 K interface Tc"
+    assert chi[temperature > 52.0].mean() > -0.6, "normal above it"
+    (descriptor,) = [doc for name, doc in RE.documents if name == "descriptor"]
+    configuration = descriptor["configuration"]["susceptometer"]["data"]
+    assert configuration["susceptometer_frequency"] == pytest.approx(1550.0)
+    drive = configuration["susceptometer_sine_amplitude"] * 0.2 / 1.0
+    assert drive == pytest.approx(0.2, rel=1e-3), "0.2 Oe from the 0.2 Oe/V coil"
+
+
+def test_adaptive_ramp_slows_where_dudi_changes(station, RE):
+    RE(adaptive_transport_ramp(station, start=46.0, stop=58.0, fast=1.5, slow=0.3,
+                               biases=(0.0, 0.4)))
+    ramp = events(RE.documents)
+    rate = column(ramp, station.transport_temperature.rate.name)
+    temperature = column(ramp, station.transport_temperature.temperature.name)
+    # The reported rate is fitted over the last minute, so skip the ramp's first 1.5 K.
+    ramping = temperature > 46.0 + 1.5
+    slow = temperature[ramping & (rate < 0.6)]
+    assert slow.size > 0, "the ramp never slowed"
+    assert 49.0 < slow.min() < 54.5, "it slowed where the transition is"
+    assert rate[ramping & (temperature < 48.5)].mean() > 1.2, "fast far below the transition"
+    assert (rate[-5:] > 1.0).any() or temperature[-1] > 57.5
+
+
+def test_progress_bar_follows_the_ramp_temperature():
+    import io
+
+    from plans.progress import RampProgress
+
+    stream = io.StringIO()
+    progress = RampProgress(stream=stream, quiet=False)
+    progress("start", {"uid": "u", "plan_name": "transport_ramp",
+                       "ramp": {"start": 10.0, "stop": 20.0, "rate": 1.5},
+                       "hints": {"dimensions": [(["t_sample"], "primary")]}})
+    progress("descriptor", {"uid": "d", "name": "primary"})
+    for value in (10.0, 12.5, 15.0):
+        progress("event", {"descriptor": "d", "data": {"t_sample": value}})
+    assert progress.reached == pytest.approx(5.0)
+    assert progress.bar.n == pytest.approx(5.0)
+    progress("stop", {})
+    assert "50%" in stream.getvalue() and "transport_ramp" in stream.getvalue()
+    quiet = RampProgress(stream=io.StringIO())
+    assert quiet.quiet, "not a terminal: quiet"
