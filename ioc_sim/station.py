@@ -37,7 +37,7 @@ logger = logging.getLogger("ioc_sim")
 DEFAULT_PREFIX = "TCS:"
 DEFAULT_PORT = 5075
 DEFAULT_TICK = 0.1
-MIN_TICK = 0.02
+MIN_TICK = 1.0 / 60.0
 STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
 SPEEDUP_RANGE = (0.1, 1000.0)
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, help="random seed of the noise")
     parser.add_argument("--tick", type=float, default=None,
                         help="wall seconds per simulation step and reading update (default "
-                        "1/speedup, within 0.02 to 0.1, so readings refresh faster than a "
+                        "1/speedup, within 1/60 to 0.1, so readings refresh faster than a "
                         "lock-in settles)")
     parser.add_argument("--state-file", type=Path, default=None,
                         help="save the simulation's state here every second and restore it "
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_tick(speedup: float) -> float:
-    """One simulation step per physical second where possible, between 0.02 and 0.1 s wall."""
+    """One simulation step per physical second up to a 60x speed-up, at most 0.1 s wall."""
     return min(max(1.0 / speedup, MIN_TICK), DEFAULT_TICK)
 
 

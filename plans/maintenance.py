@@ -192,7 +192,7 @@ def check_thermometry(station: Station, rate: float = 1.0, md: dict | None = Non
     chi_real = station.susceptometer.chi_real.name
     curve: list[tuple[float, float]] = []
     uid = yield from build_susceptibility_ramp(
-        station, nominal - 6.0, nominal + 4.0, rate, SUSCEPTOMETER_FIELD,
+        station, nominal - 6.0, nominal + 8.0, rate, SUSCEPTOMETER_FIELD,
         SUSCEPTOMETER_FREQUENCY, {"purpose": "thermometry check", **(md or {})},
         observer=lambda data: curve.append((data[estimate], data[chi_real])),
         plan_name="check_thermometry")

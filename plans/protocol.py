@@ -43,6 +43,7 @@ def source_protocol(
     rate: float = 1.5,
     biases: Sequence[float] = DEFAULT_BIASES,
     exposure_minutes: float = 30.0,
+    transport_start: float | None = None,
     md: dict | None = None,
 ) -> Generator:
     """Calibrate, then measure pure Mg and Mg/MgO as the source experiment did.
@@ -65,6 +66,9 @@ def source_protocol(
         dc biases (A) of the surface transport ramps.
     exposure_minutes : float
         Time at room temperature, 0 to 600 min (the source experiment: 30).
+    transport_start : float, optional
+        Start (K) of the transport ramps, default ``start``; the transitions lie at
+        50 to 54 K, so a shorter run may start them higher.
     md : dict, optional
         Metadata merged into every run's start document.
     """
@@ -73,6 +77,8 @@ def source_protocol(
     biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
     exposure_minutes = validation.number_in_range("exposure_minutes", exposure_minutes,
                                                   *validation.EXPOSURE_RANGE, "min")
+    transport_start = start if transport_start is None else transport_start
+    transport_start, _ = validation.temperature_span(transport_start, stop, 77.0)
     protocol_uid = str(uuid.uuid4())
     uids = []
 
@@ -86,7 +92,7 @@ def source_protocol(
                                          SUSCEPTOMETER_FREQUENCY, step_md(index, **extra))
 
     def transport(index: int, contacts: str, currents: Sequence[float], **extra) -> Generator:
-        return build_transport_ramp(station, start, stop, rate, currents, contacts,
+        return build_transport_ramp(station, transport_start, stop, rate, currents, contacts,
                                     TRANSPORT_EXCITATION, TRANSPORT_FREQUENCY,
                                     step_md(index, **extra))
 

@@ -135,12 +135,27 @@ def _read(station: Station, detectors: list, rate_rule: RateRule | None,
             yield from bps.mv(station.cryostat.ramp_rate, new_rate)
 
 
+def transport_fields(station: Station) -> dict:
+    """Event fields by role, for the analysis of a transport run."""
+    return {"temperature": station.transport_temperature.temperature.name,
+            "signal": station.transport.dynamic_resistance.name,
+            "bias": station.bias_source.measured_current.name}
+
+
+def susceptibility_fields(station: Station) -> dict:
+    """Event fields by role, for the analysis of a susceptibility run."""
+    return {"temperature": station.susceptometer_temperature.temperature.name,
+            "signal": station.susceptometer.chi_real.name,
+            "chi_imag": station.susceptometer.chi_imag.name}
+
+
 def _ramp_metadata(plan_name: str, plan_args: dict, sample: dict, estimate,
-                   md: dict | None) -> dict:
+                   md: dict | None, fields: dict | None = None) -> dict:
     _md = {
         "plan_name": plan_name,
         "plan_args": plan_args,
         "sample": sample,
+        "fields": fields or {},
         "hints": {"dimensions": [([estimate.temperature.name], "primary")]},
         "ramp": {key: plan_args[key] for key in ("start", "stop", "rate") if key in plan_args},
     }
@@ -150,7 +165,7 @@ def _ramp_metadata(plan_name: str, plan_args: dict, sample: dict, estimate,
 
 def heating_run(station: Station, plan_name: str, measurement: str, configure: Generator,
                 start: float, stop: float, rate: float, read_cycle: Callable[[], Generator],
-                estimate, plan_args: dict, md: dict | None) -> Generator:
+                estimate, plan_args: dict, md: dict | None, fields: dict) -> Generator:
     """Configure, settle at ``start``, then one run heating to ``stop`` with ``read_cycle``.
 
     The station is made safe however the plan ends.
@@ -161,7 +176,7 @@ def heating_run(station: Station, plan_name: str, measurement: str, configure: G
         yield from prepare_cryostat(station)
         yield from bps.mv(station.cryostat, start)
         sample = yield from sample_metadata(station)
-        _md = _ramp_metadata(plan_name, plan_args, sample, estimate, md)
+        _md = _ramp_metadata(plan_name, plan_args, sample, estimate, md, fields)
         _md["measurement"] = measurement
 
         @bpp.run_decorator(md=_md)
@@ -204,7 +219,8 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
 
     configure = configure_transport(station, contacts, excitation, frequency)
     return (yield from heating_run(station, plan_name, "transport", configure, start, stop, rate,
-                                   read_cycle, estimate, plan_args, md))
+                                   read_cycle, estimate, plan_args, md,
+                                   transport_fields(station)))
 
 
 def build_susceptibility_ramp(station: Station, start: float, stop: float, rate: float,
@@ -232,7 +248,8 @@ def build_susceptibility_ramp(station: Station, start: float, stop: float, rate:
 
     configure = configure_susceptometer(station, field, frequency)
     return (yield from heating_run(station, plan_name, "susceptibility", configure, start, stop,
-                                   rate, read_cycle, estimate, plan_args, md))
+                                   rate, read_cycle, estimate, plan_args, md,
+                                   susceptibility_fields(station)))
 
 
 def transport_ramp(
@@ -353,7 +370,8 @@ def transport_grid(
         yield from configure_transport(station, contacts, excitation, frequency)
         yield from prepare_cryostat(station)
         sample = yield from sample_metadata(station)
-        _md = _ramp_metadata("transport_grid", plan_args, sample, estimate, md)
+        _md = _ramp_metadata("transport_grid", plan_args, sample, estimate, md,
+                             transport_fields(station))
         _md["measurement"] = "transport"
 
         @bpp.run_decorator(md=_md)

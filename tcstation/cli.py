@@ -13,16 +13,21 @@ def _run_ioc(argv: list[str]) -> int:
 
 
 def _run_demo(argv: list[str]) -> int:
-    print(
-        "tcstation demo: the measurement protocol, Tc table and figures are not built yet;\n"
-        "for now the demo serves the simulated station IOC at a 60x speed-up.\n"
-        "In another shell, for example:\n"
-        "  EPICS_CA_ADDR_LIST=127.0.0.1 EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_SERVER_PORT=5075 \\\n"
-        "    .venv/bin/python -m caproto.commandline.get TCS:TC:IN1 TCS:LIA1:X\n"
-        "Stop it with Ctrl-C.",
-        flush=True,
-    )
-    return _run_ioc(["--speedup", "60", *argv])
+    from tcstation.demo import demo_main
+
+    return demo_main(argv)
+
+
+def _run_report(argv: list[str]) -> int:
+    from tcstation.report import report_main
+
+    return report_main(argv)
+
+
+def _run_export(argv: list[str]) -> int:
+    from tcstation.report import export_main
+
+    return export_main(argv)
 
 
 def _run_replay(argv: list[str]) -> int:
@@ -39,7 +44,12 @@ def _run_tiled(argv: list[str]) -> int:
 
 COMMANDS = {
     "ioc": (_run_ioc, "serve the simulated station over Channel Access (see `tcstation ioc -h`)"),
-    "demo": (_run_demo, "run the demonstration (for now: the simulated station IOC)"),
+    "demo": (_run_demo, "run the source experiment's whole protocol on the simulated station, "
+                        "with a local Tiled, and write the Tc table and figures"),
+    "report": (_run_report, "Tc table and Fig. 1/2-style figures of runs in Tiled "
+                            "(`tcstation report [UID|latest]`)"),
+    "export": (_run_export, "export a run as CSV or NeXus HDF5 (`tcstation export UID "
+                            "--format csv|hdf5`)"),
     "replay": (_run_replay, "write the runs kept in the local spool into Tiled, exactly once "
                             "(see `tcstation replay -h`)"),
     "tiled": (_run_tiled, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),

@@ -1,0 +1,137 @@
+"""The session factory: station, RunEngine, safety, storage, live analysis, progress.
+
+``open_session()`` is what the IPython profile, the queueserver's startup and
+``tcstation demo`` call; they only bind the names it returns.
+
+Configuration (environment variables):
+
+* ``TCSTATION_PREFIX``: station prefix of the simulated layout (default ``TCS:``);
+* ``TCSTATION_STATION_CONFIG``: a TOML file naming each real IOC's prefix
+  (see :mod:`devices.station`); when set, the prefix is not used;
+* the storage variables of :mod:`tcstation.storage_config` (``TCSTATION_DATA_DIR``,
+  ``TCSTATION_TILED_URI``, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+from bluesky import RunEngine
+
+from analysis.live import LiveTransitions, format_table
+from devices.station import DEFAULT_PREFIX, Station, build_station
+from plans.progress import RampProgress, running_in_queueserver
+from plans.safety import CompliancePause, InstrumentConnectionGuard, SampleTemperatureGuard
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS_KEY_PREFIX = "transitions-"
+"""Tiled key of a run's derived Tc table: ``transitions-<raw run uid>``."""
+
+
+@dataclass
+class Session:
+    """Everything a user of the station works with, made once."""
+
+    station: Station
+    RE: RunEngine
+    storage: object | None
+    transitions: LiveTransitions
+    tc_tables: dict[str, tuple[dict, list[dict]]] = field(default_factory=dict)
+    compliance: CompliancePause | None = None
+    pending_stores: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        kind = "simulated" if self.station.simulation is not None else "real"
+        where = self.storage.client.uri if self.storage is not None else "no Tiled storage"
+        return f"{kind} station ({self.station.cryostat.prefix}), data: {where}"
+
+    def close(self, timeout: float = 30.0) -> None:
+        for thread in self.pending_stores:
+            thread.join(timeout)
+        if self.compliance is not None:
+            self.compliance.remove()
+        if self.storage is not None:
+            self.storage.close()
+
+
+def store_transitions(storage, start: dict, rows: list[dict]) -> None:
+    """Write a run's Tc table into Tiled as a table linked to the raw run."""
+    import pandas
+
+    if storage is None or not rows:
+        return
+    key = TRANSITIONS_KEY_PREFIX + start["uid"]
+    metadata = {"raw_run": start["uid"], "kind": "transitions",
+                "plan_name": start.get("plan_name"), "measurement": start.get("measurement"),
+                "sample": start.get("sample", {}), "protocol_uid": start.get("protocol_uid")}
+    try:
+        storage.client.write_table(pandas.DataFrame(rows), key=key, metadata=metadata)
+    except Exception as err:
+        logger.warning("the Tc table of run %s stayed out of Tiled (%s); `tcstation report` "
+                       "recomputes it from the raw run", start["uid"][:8], err)
+
+
+def open_session(prefix: str | None = None, config_path: str | None = None, *,
+                 storage: bool = True, progress: bool | None = None,
+                 show_tables: bool = True, connect_timeout: float = 10.0) -> Session:
+    """Connect the station and build a RunEngine with safety, storage and live analysis.
+
+    Parameters
+    ----------
+    prefix : str, optional
+        Station prefix (default ``TCSTATION_PREFIX`` or ``TCS:``).
+    config_path : str, optional
+        TOML file of the real IOCs' prefixes (default ``TCSTATION_STATION_CONFIG``).
+    storage : bool
+        Write every run to Tiled through the durable spool.
+    progress : bool, optional
+        Show ramp progress bars (default: only in a terminal, never in the queueserver).
+    show_tables : bool
+        Print each run's Tc table as it is updated and at its end.
+    connect_timeout : float
+        Seconds to wait for the instruments' PVs.
+    """
+    config_path = config_path or os.environ.get("TCSTATION_STATION_CONFIG") or None
+    prefix = prefix or os.environ.get("TCSTATION_PREFIX") or DEFAULT_PREFIX
+    station = build_station(prefix, config_path).connect(timeout=connect_timeout)
+    RE = RunEngine({})
+    RE.install_suspender(InstrumentConnectionGuard([
+        station.cryostat.stage_temperature, station.transport.x, station.susceptometer.x,
+        station.bias_source.measured_current]))
+    RE.install_suspender(SampleTemperatureGuard(station.cryostat))
+    compliance = CompliancePause(station)
+    compliance.install(RE)
+    storage_session = None
+    if storage:
+        from tcstation.storage import open_storage
+
+        storage_session = open_storage()
+        storage_session.subscribe(RE)
+    quiet = running_in_queueserver() if progress is None else not progress
+    session = Session(station=station, RE=RE, storage=storage_session,
+                      transitions=LiveTransitions(), compliance=compliance)
+
+    def updated(start: dict, rows: list[dict]) -> None:
+        if show_tables and not quiet:
+            print(format_table(start, rows), flush=True)
+
+    def finished(start: dict, rows: list[dict]) -> None:
+        session.tc_tables[start["uid"]] = (start, rows)
+        if show_tables:
+            print(format_table(start, rows), flush=True)
+        store = threading.Thread(target=store_transitions, args=(storage_session, start, rows),
+                                 daemon=True, name="store-transitions")
+        store.start()
+        session.pending_stores.append(store)
+
+    session.transitions.on_update = updated
+    session.transitions.on_stop = finished
+    RE.subscribe(session.transitions)
+    RE.subscribe(RampProgress(quiet=None if progress is None else not progress))
+    logger.info("session: %s", session.description)
+    return session

@@ -1,0 +1,89 @@
+"""End to end: session (station, RunEngine, Tiled), a ramp, live Tc tables, report, export."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import pytest
+
+from analysis.export import read_csv
+from ioc_sim.sample import SampleModel
+from plans.ramps import transport_ramp
+from tcstation.report import export_main, read_run, report
+from tcstation.session import TRANSITIONS_KEY_PREFIX, open_session
+from tcstation.storage import run_by_uid
+
+pytestmark = pytest.mark.integration
+
+BIASES = (0.0, 0.2, 0.3, 0.4)
+
+
+@pytest.fixture(scope="module")
+def session(station_factory, tmp_path_factory):
+    ioc = station_factory(speedup=30.0, noise=True)
+    data_dir = tmp_path_factory.mktemp("tcstation-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TCSTATION_DATA_DIR", str(data_dir))
+        patch.delenv("TCSTATION_TILED_URI", raising=False)
+        session = open_session(ioc.prefix, progress=False, show_tables=False)
+        yield session
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def ramp_uid(session):
+    (uid,) = session.RE(transport_ramp(session.station, start=38.0, stop=66.0, rate=1.5,
+                                       biases=BIASES))
+    session.storage.writer.wait_until_idle(60.0)
+    for thread in session.pending_stores:
+        thread.join(30.0)
+    return uid
+
+
+def test_live_tc_table_is_stored_in_tiled_beside_the_raw_run(session, ramp_uid):
+    start, live_rows = session.tc_tables[ramp_uid]
+    assert [row["bias"] for row in live_rows] == pytest.approx(BIASES, abs=1e-3)
+    stored = session.storage.client[TRANSITIONS_KEY_PREFIX + ramp_uid]
+    assert stored.metadata["raw_run"] == ramp_uid
+    table = stored.read()
+    assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
+    assert list(table["onset"]) == pytest.approx([row["onset"] for row in live_rows],
+                                                 nan_ok=True)
+
+
+def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp_path):
+    text, figures = report(session.storage.client, ramp_uid, tmp_path)
+    run = read_run(run_by_uid(session.storage.client, ramp_uid))
+    truth = SampleModel("mg_mgo")
+    found = {}
+    for line in text.splitlines()[1:]:
+        bias_text, rest = line.split("mA:")
+        assert "onset" in rest, line
+        found[float(bias_text) / 1e3] = float(rest.split("onset")[1].split("K")[0])
+    for bias in BIASES:
+        expected = truth.true_onsets(bias_current=bias)["dudi_onset"]
+        assert found[bias] == pytest.approx(expected, abs=0.3), f"{bias} A"
+    onsets = [found[bias] for bias in BIASES]
+    assert onsets == sorted(onsets, reverse=True), "onsets fall as the bias rises"
+    assert [path.name for path in figures] == ["fig2_dudi.png"]
+    assert figures[0].stat().st_size > 20_000
+    assert len(run.columns["temperature"]) >= 80
+
+
+def test_export_csv_and_nexus_round_trip(session, ramp_uid, tmp_path, monkeypatch):
+    monkeypatch.setenv("TCSTATION_DATA_DIR", str(session.storage.config.data_dir))
+    monkeypatch.setenv("TCSTATION_TILED_URI", session.storage.uri)
+    monkeypatch.setenv("TCSTATION_TILED_API_KEY", session.storage._api_key)
+    run = read_run(run_by_uid(session.storage.client, ramp_uid))
+    assert export_main([ramp_uid, "--format", "csv", "--output", str(tmp_path / "r.csv")]) == 0
+    table = read_csv(tmp_path / "r.csv")
+    assert table.units["signal"] == "ohm"
+    assert table.columns["signal"] == pytest.approx(run.columns["signal"])
+    assert export_main([ramp_uid, "--format", "hdf5", "--output", str(tmp_path / "r.h5")]) == 0
+    with h5py.File(tmp_path / "r.h5") as nexus:
+        data = nexus["entry/data"]
+        assert data.attrs["NX_class"] == "NXdata"
+        assert data.attrs["signal"] == "signal"
+        assert data["signal"].attrs["units"] == "ohm"
+        assert math.isclose(data["temperature"][0], run.columns["temperature"][0])
