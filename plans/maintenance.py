@@ -24,7 +24,7 @@ REFERENCE_KINDS = tuple(REFERENCE_TCS)
 SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
 THERMOMETRY_TOLERANCE = 0.5  # K
 CALIBRATION_TEMPERATURE = 4.5  # K, deep in Pb's and Nb's superconducting state
-EXPOSURE_POLL = 1.0  # physical seconds between exposure progress readings
+EXPOSURE_POLL = 1.0  # physical minutes between exposure progress readings
 
 
 class ThermometryError(RuntimeError):
@@ -75,6 +75,22 @@ def cool_down(station: Station, temperature: float = 4.5, md: dict | None = None
     return (yield from inner())
 
 
+class RoomTemperatureExposure:
+    """A movable for the RunEngine: ``set(minutes)`` runs one exposure, done when it is over.
+
+    The sample environment's exposure action returns to Idle at once, so a plain
+    ``mv`` of the action PV would wait for a readback that never comes.
+    """
+
+    def __init__(self, environment):
+        self.environment = environment
+        self.name = f"{environment.name}_exposure"
+        self.parent = None
+
+    def set(self, minutes: float):
+        return self.environment.expose(minutes)
+
+
 def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict | None = None):
     """Take the sample out to room temperature for ``minutes``, recording how long it was warm.
 
@@ -95,19 +111,22 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     _md = {"plan_name": "expose_to_room_temperature", "plan_args": {"minutes": minutes},
            "hints": {"dimensions": [(["time"], "primary")]}}
     _md.update(md or {})
-    poll = EXPOSURE_POLL * station.cryostat.time_scale
+    poll = EXPOSURE_POLL * 60.0 * station.cryostat.time_scale
+
+    exposure = RoomTemperatureExposure(environment)
 
     @bpp.run_decorator(md=_md)
     def inner():
-        yield from bps.mv(environment.exposure_minutes, minutes)
         yield from bps.trigger_and_read([environment, station.cryostat])
-        yield from bps.mv(environment.expose_action, "Expose")
+        yield from bps.abs_set(exposure, minutes, group="exposure")
         while True:
             yield from bps.sleep(poll)
             yield from bps.trigger_and_read([environment, station.cryostat])
             exposing = yield from bps.rd(environment.exposing)
             if not exposing:
                 break
+        yield from bps.wait(group="exposure")
+        yield from bps.trigger_and_read([environment, station.cryostat])
 
     return (yield from inner())
 

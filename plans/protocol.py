@@ -44,6 +44,7 @@ def source_protocol(
     biases: Sequence[float] = DEFAULT_BIASES,
     exposure_minutes: float = 30.0,
     transport_start: float | None = None,
+    transport_rate: float | None = None,
     md: dict | None = None,
 ) -> Generator:
     """Calibrate, then measure pure Mg and Mg/MgO as the source experiment did.
@@ -69,6 +70,9 @@ def source_protocol(
     transport_start : float, optional
         Start (K) of the transport ramps, default ``start``; the transitions lie at
         50 to 54 K, so a shorter run may start them higher.
+    transport_rate : float, optional
+        Ramp rate (K/min) of the transport ramps, default ``rate``: four interleaved
+        biases share each ramp, so a slower ramp samples each curve more finely.
     md : dict, optional
         Metadata merged into every run's start document.
     """
@@ -79,6 +83,7 @@ def source_protocol(
                                                   *validation.EXPOSURE_RANGE, "min")
     transport_start = start if transport_start is None else transport_start
     transport_start, _ = validation.temperature_span(transport_start, stop, 77.0)
+    transport_rate = validation.ramp_rate(rate if transport_rate is None else transport_rate)
     protocol_uid = str(uuid.uuid4())
     uids = []
 
@@ -92,7 +97,8 @@ def source_protocol(
                                          SUSCEPTOMETER_FREQUENCY, step_md(index, **extra))
 
     def transport(index: int, contacts: str, currents: Sequence[float], **extra) -> Generator:
-        return build_transport_ramp(station, transport_start, stop, rate, currents, contacts,
+        return build_transport_ramp(station, transport_start, stop, transport_rate, currents,
+                                    contacts,
                                     TRANSPORT_EXCITATION, TRANSPORT_FREQUENCY,
                                     step_md(index, **extra))
 

@@ -21,6 +21,9 @@ from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_c
 
 DEFAULT_SPEEDUP = 60.0
 TRANSPORT_START = 30.0  # K: the transport transitions lie at 50 to 54 K
+TRANSPORT_RATE = 0.75
+"""K/min: at 60x each reading costs ~7 s of simulated time, so four interleaved biases
+need the slower ramp to sample each curve every ~0.35 K."""
 DEFAULT_DATA_DIR = Path("var") / "demo"
 
 
@@ -73,7 +76,8 @@ def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) ->
         try:
             session.RE(source_protocol(session.station, rate=args.rate,
                                        exposure_minutes=args.exposure,
-                                       transport_start=TRANSPORT_START))
+                                       transport_start=TRANSPORT_START,
+                                       transport_rate=TRANSPORT_RATE))
         except RunEngineInterrupted:
             print("interrupted: aborting the protocol; the station is made safe", flush=True)
             session.RE.abort("stopped by the user")

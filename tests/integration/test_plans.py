@@ -12,7 +12,7 @@ from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 
 from devices.station import build_station
-from plans.maintenance import cool_down
+from plans.maintenance import cool_down, expose_to_room_temperature, mount_sample
 from plans.ramps import (
     RampInterruptedError,
     adaptive_transport_ramp,
@@ -317,3 +317,14 @@ def test_progress_bar_follows_the_ramp_temperature():
     assert "50%" in stream.getvalue() and "transport_ramp" in stream.getvalue()
     quiet = RampProgress(stream=io.StringIO())
     assert quiet.quiet, "not a terminal: quiet"
+
+
+def test_room_temperature_exposure_records_the_warm_time(station, RE):
+    RE(expose_to_room_temperature(station, minutes=5.0))
+    exposure = events(RE.documents)
+    warm = column(exposure, station.environment.warm_time.name)
+    assert warm[0] == pytest.approx(0.0, abs=1.0) or warm[0] < warm[-1]
+    assert warm[-1] - warm[0] == pytest.approx(5 * 60, rel=0.1)
+    assert len(exposure) >= 4, "progress readings during the exposure"
+    assert station.environment.exposing.get(use_monitor=False) is False
+    RE(mount_sample(station, "mg_mgo"))
