@@ -50,8 +50,10 @@ def transition_table(measurement: str, columns: dict[str, np.ndarray]) -> list[d
 def format_table(start: dict, rows: list[dict]) -> str:
     """A few lines of text: the run's transitions, for a terminal."""
     sample = start.get("sample", {})
+    where = (f"on {sample.get('contacts', '?')} contacts"
+             if start.get("measurement") == "transport" else f"in the {sample.get('insert', '?')}")
     title = (f"{start.get('plan_name', 'run')} {start.get('uid', '')[:8]}: "
-             f"{sample.get('name', '?')} on {sample.get('contacts', sample.get('insert', '?'))}")
+             f"{sample.get('name', '?')} {where}")
     lines = [title]
     for row in rows:
         label = f"  {1e3 * row['bias']:5.0f} mA" if "bias" in row else "  chi'   "

@@ -135,6 +135,17 @@ def _read(station: Station, detectors: list, rate_rule: RateRule | None,
             yield from bps.mv(station.cryostat.ramp_rate, new_rate)
 
 
+def transport_settings(station: Station, biases: Sequence[float], contacts: str,
+                       excitation: float, frequency: float) -> tuple:
+    """The transport arguments, checked: (biases, contacts, excitation, frequency)."""
+    return (validation.bias_currents(biases, float(station.bias_source.current_limit.get())),
+            validation.choice("contacts", contacts, validation.CONTACTS),
+            validation.number_in_range("excitation", excitation,
+                                       *validation.EXCITATION_RANGE, "A"),
+            validation.number_in_range("frequency", frequency,
+                                       *validation.FREQUENCY_RANGE, "Hz"))
+
+
 def transport_fields(station: Station) -> dict:
     """Event fields by role, for the analysis of a transport run."""
     return {"temperature": station.transport_temperature.temperature.name,
@@ -199,12 +210,8 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
     rate = validation.ramp_rate(rate)
     limit = float(station.cryostat.sample_temperature_limit.get())
     start, stop = validation.temperature_span(start, stop, limit)
-    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
-    contacts = validation.choice("contacts", contacts, validation.CONTACTS)
-    excitation = validation.number_in_range("excitation", excitation,
-                                            *validation.EXCITATION_RANGE, "A")
-    frequency = validation.number_in_range("frequency", frequency,
-                                           *validation.FREQUENCY_RANGE, "Hz")
+    biases, contacts, excitation, frequency = transport_settings(
+        station, biases, contacts, excitation, frequency)
     estimate = station.transport_temperature
     detectors = [station.transport, station.cryostat, estimate]
     plan_args = {"start": start, "stop": stop, "rate": rate, "biases": list(biases),
@@ -355,12 +362,8 @@ def transport_grid(
     temperatures = [validation.number_in_range(f"temperatures[{index}]", value,
                                                validation.BASE_TEMPERATURE, limit, "K")
                     for index, value in enumerate(temperatures)]
-    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
-    contacts = validation.choice("contacts", contacts, validation.CONTACTS)
-    excitation = validation.number_in_range("excitation", excitation,
-                                            *validation.EXCITATION_RANGE, "A")
-    frequency = validation.number_in_range("frequency", frequency,
-                                           *validation.FREQUENCY_RANGE, "Hz")
+    biases, contacts, excitation, frequency = transport_settings(
+        station, biases, contacts, excitation, frequency)
     estimate = station.transport_temperature
     detectors = [station.transport, station.cryostat, estimate]
     plan_args = {"temperatures": temperatures, "biases": list(biases), "contacts": contacts,

@@ -59,6 +59,11 @@ def read_run(run) -> RunData:
     return RunData(start=start, columns=columns, units=units)
 
 
+def _bluesky_runs(results) -> list:
+    """The runs among search results, newest first (derived tables have no start document)."""
+    return [node for node in results.values() if "start" in node.metadata]
+
+
 def runs_to_report(client, target: str) -> list:
     """The latest protocol's runs (or the latest run), or the run with uid ``target``."""
     from tcstation.storage import find_runs, run_by_uid
@@ -68,15 +73,14 @@ def runs_to_report(client, target: str) -> list:
         protocol = run.metadata["start"].get("protocol_uid")
         if protocol is None:
             return [run]
-        target_protocol = protocol
     else:
-        newest = next(iter(find_runs(client)), None)
-        if newest is None:
+        runs = _bluesky_runs(find_runs(client))
+        if not runs:
             raise LookupError("no runs in Tiled yet")
-        target_protocol = newest.metadata["start"].get("protocol_uid")
-        if target_protocol is None:
-            return [newest]
-    runs = list(find_runs(client, protocol_uid=target_protocol))
+        protocol = runs[0].metadata["start"].get("protocol_uid")
+        if protocol is None:
+            return runs[:1]
+    runs = _bluesky_runs(find_runs(client, protocol_uid=protocol))
     return sorted(runs, key=lambda run: run.metadata["start"]["time"])
 
 
