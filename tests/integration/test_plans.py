@@ -324,9 +324,10 @@ def test_room_temperature_exposure_records_the_warm_time(station, RE):
     exposure = events(RE.documents)
     warm = column(exposure, station.environment.warm_time.name)
     assert warm[0] == pytest.approx(0.0, abs=1.0) or warm[0] < warm[-1]
-    # Above 77 K for the exposure plus the cool-back through the 20 s thermal lag
-    # (20 s x ln((295 - T_stage) / (77 - T_stage)): under a minute for a stage below 60 K).
-    assert 5 * 60 <= warm[-1] - warm[0] <= 5 * 60 + 75
+    # Above 77 K for the exposure, less the ~6 s the sample takes to warm past 77 K
+    # through its 20 s thermal lag, plus its cool-back (under a minute for a stage
+    # below 60 K; the last reading may come before the cool-back ends).
+    assert 5 * 60 - 15 <= warm[-1] - warm[0] <= 5 * 60 + 75
     assert len(exposure) >= 4, "progress readings during the exposure"
     assert station.environment.exposing.get(use_monitor=False) is False
     RE(mount_sample(station, "mg_mgo"))
