@@ -12,9 +12,14 @@ import itertools
 import os
 import uuid
 
+import caproto.sync.client
 import pytest
 
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+
+# caproto's sync client spawns a CA repeater that inherits, and holds open, the
+# session's stdout: a piped run (CI) would never end. Nothing here needs one.
+caproto.sync.client.spawn_repeater = lambda: None
 
 CA_PORTS = tuple(sorted({free_port() for _ in range(12)}))[:8]
 os.environ.update(loopback_client_environment(*CA_PORTS))

@@ -120,11 +120,12 @@ def test_the_same_setpoint_twice_completes(station, RE):
 def test_a_setpoint_above_the_sample_limit_is_refused_before_any_put(station, RE):
     cryostat = station.cryostat
     setpoint_pv = cryostat.setpoint.setpoint_pvname
-    before = ca_read(setpoint_pv, data_type="time")
+    # no repeater: a spawned one would inherit, and hold open, the test run's stdout
+    before = ca_read(setpoint_pv, data_type="time", repeater=False)
     with pytest.raises(TemperatureLimitError) as raised:
         RE(bps.mv(cryostat, 80.0))
     assert "80 K" in str(raised.value) and "77 K" in str(raised.value)
-    after = ca_read(setpoint_pv, data_type="time")
+    after = ca_read(setpoint_pv, data_type="time", repeater=False)
     assert after.data[0] == before.data[0]
     assert after.metadata.timestamp == before.metadata.timestamp
 
