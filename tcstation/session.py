@@ -47,7 +47,10 @@ class Session:
     @property
     def description(self) -> str:
         kind = "simulated" if self.station.simulation is not None else "real"
-        where = self.storage.client.uri if self.storage is not None else "no Tiled storage"
+        if self.storage is None:
+            where = "no Tiled storage"
+        else:
+            where = self.storage.uri or "Tiled not answering: runs kept in the local spool"
         return f"{kind} station ({self.station.cryostat.prefix}), data: {where}"
 
     def close(self, timeout: float = 30.0) -> None:

@@ -33,6 +33,6 @@ susceptometer = station.susceptometer
 transport = station.transport
 bias_source = station.bias_source
 environment = station.environment
-tiled = session.storage.client if session.storage is not None else None
+tiled = session.storage.client if session.storage is not None and session.storage.uri else None
 print(f"tcstation: {session.description}")
 print("try: RE(transport_ramp(station, start=45, stop=60)); report(tiled)")
