@@ -19,32 +19,42 @@ from collections.abc import Callable
 
 import numpy as np
 
-from analysis.transitions import Transition, find_susceptibility_transition, tc_against_bias
+from analysis.transitions import find_susceptibility_transition, transitions_by_bias
 
 logger = logging.getLogger(__name__)
 
 TableSink = Callable[[dict, list[dict]], None]
 
 
-def susceptibility_row(transition: Transition) -> dict:
-    return {"onset": transition.onset, "midpoint": transition.midpoint,
-            "width": transition.width, "loss_peak": transition.loss_peak_temperature,
-            "found": transition.found, "reason": transition.reason}
+def run_transitions(measurement: str, columns: dict[str, np.ndarray]) -> dict:
+    """The run's transitions: by bias (A) for transport, under ``None`` for susceptibility."""
+    if len(columns.get("temperature", ())) < 5:
+        return {}
+    if measurement == "transport":
+        return transitions_by_bias(columns, temperature="temperature", signal="signal",
+                                   bias="bias")
+    return {None: find_susceptibility_transition(columns["temperature"], columns["signal"],
+                                                 columns.get("chi_imag"))}
+
+
+def transition_rows(transitions: dict) -> list[dict]:
+    """Table rows of :func:`run_transitions`: one per bias, or one for susceptibility."""
+    rows = []
+    for bias, transition in transitions.items():
+        row = {"onset": transition.onset, "midpoint": transition.midpoint,
+               "width": transition.width, "found": transition.found,
+               "reason": transition.reason}
+        if bias is None:
+            row["loss_peak"] = transition.loss_peak_temperature
+        else:
+            row = {"bias": bias, **row, "step": transition.step}
+        rows.append(row)
+    return rows
 
 
 def transition_table(measurement: str, columns: dict[str, np.ndarray]) -> list[dict]:
     """Rows of transitions: one per bias for transport, one for susceptibility."""
-    if len(columns.get("temperature", ())) < 5:
-        return []
-    if measurement == "transport":
-        table = tc_against_bias(columns, temperature="temperature", signal="signal",
-                                bias="bias")
-        names = list(table)
-        return [dict(zip(names, values, strict=True))
-                for values in zip(*(table[name] for name in names), strict=True)]
-    transition = find_susceptibility_transition(columns["temperature"], columns["signal"],
-                                                columns.get("chi_imag"))
-    return [susceptibility_row(transition)]
+    return transition_rows(run_transitions(measurement, columns))
 
 
 def format_table(start: dict, rows: list[dict]) -> str:

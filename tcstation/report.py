@@ -17,8 +17,7 @@ import numpy as np
 
 from analysis.export import write_csv, write_nexus
 from analysis.figures import write_dudi_figure, write_susceptibility_figure
-from analysis.live import format_table, transition_table
-from analysis.transitions import find_susceptibility_transition, transitions_by_bias
+from analysis.live import format_table, run_transitions, transition_rows
 
 
 @dataclass
@@ -84,47 +83,43 @@ def runs_to_report(client, target: str) -> list:
     return sorted(runs, key=lambda run: run.metadata["start"]["time"])
 
 
-def figures(runs: list[RunData], output: Path) -> list[Path]:
-    """Fig. 1 from the susceptibility runs and Fig. 2 from the transport runs."""
+def figures(runs: list[RunData], transitions: list[dict], output: Path) -> list[Path]:
+    """Fig. 1 from the susceptibility runs and Fig. 2 from the transport runs.
+
+    ``transitions`` holds each run's :func:`~analysis.live.run_transitions`, in order.
+    """
     written = []
-    chi_runs = [run for run in runs if run.measurement == "susceptibility"
-                and run.start.get("sample", {}).get("name") in ("pure_mg", "mg_mgo")]
-    if chi_runs:
-        curves, transitions = {}, {}
-        for run in chi_runs:
-            columns = run.columns
-            curves[run.label] = (columns["temperature"], columns["signal"],
-                                 columns.get("chi_imag", np.zeros_like(columns["signal"])))
-            transitions[run.label] = find_susceptibility_transition(
-                columns["temperature"], columns["signal"], columns.get("chi_imag"))
-        written.append(write_susceptibility_figure(output / "fig1_susceptibility.png", curves,
-                                                   transitions))
-    transport_runs = [run for run in runs if run.measurement == "transport"]
-    if transport_runs:
-        curves, transitions, lower = {}, {}, []
-        for run in transport_runs:
-            by_bias = transitions_by_bias(run.columns, temperature="temperature",
-                                          signal="signal", bias="bias")
-            biases = np.round(run.columns["bias"], 3)
-            for bias, transition in by_bias.items():
+    chi_curves, chi_marks = {}, {}
+    dudi_curves, dudi_marks, lower = {}, {}, []
+    for run, found in zip(runs, transitions, strict=True):
+        columns = run.columns
+        if (run.measurement == "susceptibility"
+                and run.start.get("sample", {}).get("name") in ("pure_mg", "mg_mgo")):
+            chi_curves[run.label] = (columns["temperature"], columns["signal"],
+                                     columns.get("chi_imag", np.zeros_like(columns["signal"])))
+            chi_marks[run.label] = found[None]
+        elif run.measurement == "transport":
+            biases = np.round(columns["bias"], 3)
+            for bias, transition in found.items():
                 chosen = np.abs(biases - bias) < 1e-3
                 label = f"{run.label}, {1e3 * bias:.0f} mA"
-                curves[label] = (run.columns["temperature"][chosen],
-                                 run.columns["signal"][chosen])
-                transitions[label] = transition
+                dudi_curves[label] = (columns["temperature"][chosen], columns["signal"][chosen])
+                dudi_marks[label] = transition
                 if run.start.get("sample", {}).get("contacts") == "core":
                     lower.append(label)
-        written.append(write_dudi_figure(output / "fig2_dudi.png", curves, transitions,
+    if chi_curves:
+        written.append(write_susceptibility_figure(output / "fig1_susceptibility.png",
+                                                   chi_curves, chi_marks))
+    if dudi_curves:
+        written.append(write_dudi_figure(output / "fig2_dudi.png", dudi_curves, dudi_marks,
                                          lower_panel=lower))
     return written
 
 
-def tc_table_text(runs: list[RunData]) -> str:
-    blocks = []
-    for run in runs:
-        if run.measurement in ("transport", "susceptibility"):
-            blocks.append(format_table(run.start, transition_table(run.measurement,
-                                                                   run.columns)))
+def tc_table_text(runs: list[RunData], transitions: list[dict]) -> str:
+    blocks = [format_table(run.start, transition_rows(found))
+              for run, found in zip(runs, transitions, strict=True)
+              if run.measurement in ("transport", "susceptibility")]
     return "\n".join(blocks) if blocks else "no ramps among these runs"
 
 
@@ -132,10 +127,11 @@ def report(client, target: str = "latest", output: Path | None = None) -> tuple[
     """The text table and the figure paths for ``target`` ("latest" or a run uid)."""
     runs = [read_run(run) for run in runs_to_report(client, target)]
     runs = [run for run in runs if run.columns]
+    transitions = [run_transitions(run.measurement, run.columns) for run in runs]
     if output is None:
         output = Path.cwd() / "report"
     output.mkdir(parents=True, exist_ok=True)
-    return tc_table_text(runs), figures(runs, output)
+    return tc_table_text(runs, transitions), figures(runs, transitions, output)
 
 
 def report_main(argv: list[str]) -> int:
