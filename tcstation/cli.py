@@ -42,6 +42,18 @@ def _run_tiled(argv: list[str]) -> int:
     return serve_main(argv)
 
 
+def _run_qserver(argv: list[str]) -> int:
+    from tcstation.queueserver import qserver_main
+
+    return qserver_main(argv)
+
+
+def _run_qserver_yaml(argv: list[str]) -> int:
+    from tcstation.queueserver import yaml_main
+
+    return yaml_main(argv)
+
+
 COMMANDS = {
     "ioc": (_run_ioc, "serve the simulated station over Channel Access (see `tcstation ioc -h`)"),
     "demo": (_run_demo, "run the source experiment's whole protocol on the simulated station, "
@@ -53,6 +65,10 @@ COMMANDS = {
     "replay": (_run_replay, "write the runs kept in the local spool into Tiled, exactly once "
                             "(see `tcstation replay -h`)"),
     "tiled": (_run_tiled, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),
+    "qserver": (_run_qserver, "run the queueserver's RE manager on the station's profile, "
+                              "starting Redis if needed (see `tcstation qserver -h`)"),
+    "qserver-yaml": (_run_qserver_yaml, "regenerate (or --check) the profile's "
+                                        "existing_plans_and_devices.yaml"),
 }
 
 

@@ -8,6 +8,8 @@ Configuration (environment variables):
 * ``TCSTATION_PREFIX``: station prefix of the simulated layout (default ``TCS:``);
 * ``TCSTATION_STATION_CONFIG``: a TOML file naming each real IOC's prefix
   (see :mod:`devices.station`); when set, the prefix is not used;
+* ``TCSTATION_STORAGE``: ``tiled`` (default) writes every run to Tiled; ``off``
+  keeps no data (for listing the queueserver's plans, not for measuring);
 * the storage variables of :mod:`tcstation.storage_config` (``TCSTATION_DATA_DIR``,
   ``TCSTATION_TILED_URI``, ...).
 """
@@ -22,12 +24,15 @@ from dataclasses import dataclass, field
 from bluesky import RunEngine
 
 from analysis.live import LiveTransitions, format_table
+from analysis.live_plot import LiveCurves, interactive_backend
 from devices.station import DEFAULT_PREFIX, Station, build_station
 from plans.progress import RampProgress, running_in_queueserver
 from plans.safety import CompliancePause, InstrumentConnectionGuard, SampleTemperatureGuard
 
 logger = logging.getLogger(__name__)
 
+STORAGE_VARIABLE = "TCSTATION_STORAGE"
+STORAGE_CHOICES = ("tiled", "off")
 TRANSITIONS_KEY_PREFIX = "transitions-"
 """Tiled key of a run's derived Tc table: ``transitions-<raw run uid>``."""
 
@@ -79,9 +84,19 @@ def store_transitions(storage, start: dict, rows: list[dict]) -> None:
                        "recomputes it from the raw run", start["uid"][:8], err)
 
 
+def storage_from_environment() -> bool:
+    """Whether ``TCSTATION_STORAGE`` asks for Tiled storage (``tiled``, the default) or ``off``."""
+    value = os.environ.get(STORAGE_VARIABLE, "tiled").strip().lower() or "tiled"
+    if value not in STORAGE_CHOICES:
+        raise ValueError(f"{STORAGE_VARIABLE} = {value!r} is not one of "
+                         f"{', '.join(STORAGE_CHOICES)}")
+    return value == "tiled"
+
+
 def open_session(prefix: str | None = None, config_path: str | None = None, *,
-                 storage: bool = True, progress: bool | None = None,
-                 show_tables: bool = True, connect_timeout: float = 10.0) -> Session:
+                 storage: bool | None = None, progress: bool | None = None,
+                 plots: bool | None = None, show_tables: bool = True,
+                 connect_timeout: float = 10.0) -> Session:
     """Connect the station and build a RunEngine with safety, storage and live analysis.
 
     Parameters
@@ -90,10 +105,13 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         Station prefix (default ``TCSTATION_PREFIX`` or ``TCS:``).
     config_path : str, optional
         TOML file of the real IOCs' prefixes (default ``TCSTATION_STATION_CONFIG``).
-    storage : bool
-        Write every run to Tiled through the durable spool.
+    storage : bool, optional
+        Write every run to Tiled through the durable spool (default ``TCSTATION_STORAGE``).
     progress : bool, optional
         Show ramp progress bars (default: only in a terminal, never in the queueserver).
+    plots : bool, optional
+        Plot each ramp live (default: with an interactive matplotlib backend, never in
+        the queueserver).
     show_tables : bool
         Print each run's Tc table as it is updated and at its end.
     connect_timeout : float
@@ -110,12 +128,15 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     compliance = CompliancePause(station)
     compliance.install(RE)
     storage_session = None
+    if storage is None:
+        storage = storage_from_environment()
     if storage:
         from tcstation.storage import open_storage
 
         storage_session = open_storage()
         storage_session.subscribe(RE)
-    quiet = running_in_queueserver() if progress is None else not progress
+    in_queueserver = running_in_queueserver()
+    quiet = in_queueserver if progress is None else not progress
     session = Session(station=station, RE=RE, storage=storage_session,
                       transitions=LiveTransitions(), compliance=compliance)
 
@@ -136,5 +157,9 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     session.transitions.on_stop = finished
     RE.subscribe(session.transitions)
     RE.subscribe(RampProgress(quiet=None if progress is None else not progress))
+    if plots is None:
+        plots = not in_queueserver and interactive_backend()
+    if plots:
+        RE.subscribe(LiveCurves())
     logger.info("session: %s", session.description)
     return session

@@ -1,0 +1,278 @@
+"""The station's queueserver: Redis, the RE manager on our profile, and its plan list.
+
+``tcstation qserver`` checks that Redis answers (and starts a private
+``redis-server`` for the manager's lifetime if nothing answers on a local
+address), optionally starts the simulated station, then runs
+``start-re-manager`` on ``profile_collection/startup`` with the profile's
+``existing_plans_and_devices.yaml`` and ``user_group_permissions.yaml``. It
+stops what it started, also on Ctrl-C.
+
+``tcstation qserver-yaml`` regenerates ``existing_plans_and_devices.yaml`` from
+the code (loading the startup against a temporary simulated station, with
+storage off); ``--check`` only compares and fails when the file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "profile_collection"
+STARTUP_DIR = PROFILE_DIR / "startup"
+EXISTING_PLANS_FILE = STARTUP_DIR / "existing_plans_and_devices.yaml"
+PERMISSIONS_FILE = STARTUP_DIR / "user_group_permissions.yaml"
+REDIS_VARIABLE = "TCSTATION_REDIS_ADDR"
+DEFAULT_REDIS = "127.0.0.1:6379"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+REDIS_START_TIMEOUT = 10.0
+
+
+class ServiceError(RuntimeError):
+    """A service the queueserver needs is missing and could not be started."""
+
+
+def split_address(address: str, default_port: int = 6379) -> tuple[str, int]:
+    """``host[:port][/db]`` as (host, port)."""
+    host_port = address.split("/", 1)[0]
+    host, _, port = host_port.rpartition(":") if ":" in host_port else (host_port, "", "")
+    if not port:
+        return host_port or "127.0.0.1", default_port
+    try:
+        return host, int(port)
+    except ValueError:
+        raise ServiceError(f"Redis address {address!r}: port {port!r} is not a number") from None
+
+
+def redis_answers(address: str, timeout: float = 1.0) -> bool:
+    """Whether a Redis server at ``address`` (``host:port``) answers PING."""
+    import redis
+
+    host, port = split_address(address)
+    client = redis.Redis(host=host, port=port, socket_connect_timeout=timeout,
+                         socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+class LocalRedis:
+    """A private ``redis-server`` on a loopback port that keeps nothing on disk."""
+
+    def __init__(self, port: int, log_path: Path | None = None):
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = REDIS_START_TIMEOUT) -> LocalRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceError(
+                f"no Redis answers at {self.address} and there is no redis-server to start: "
+                "install it (Debian/Ubuntu: apt install redis-server; conda: conda install "
+                "redis) or point --redis-addr (or TCSTATION_REDIS_ADDR) at a running one")
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not redis_answers(self.address, timeout=0.5):
+            if self.process.poll() is not None:
+                raise ServiceError(f"redis-server exited with code {self.process.returncode} "
+                                   f"on port {self.port}" +
+                                   (f"; see {self.log_path}" if self.log_path else ""))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServiceError(f"redis-server did not answer on {self.address} within "
+                                   f"{timeout:g} s")
+            time.sleep(0.1)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> LocalRedis:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def ensure_redis(address: str, log_path: Path | None = None) -> LocalRedis | None:
+    """Use the Redis at ``address`` if it answers; else start a private one there.
+
+    Returns the started server (stop it when done), or None if one was running.
+
+    Raises
+    ------
+    ServiceError
+        Nothing answers at a remote address, or no ``redis-server`` can be started.
+    """
+    if redis_answers(address):
+        return None
+    host, port = split_address(address)
+    if host not in LOCAL_HOSTS:
+        raise ServiceError(f"no Redis answers at {address}; start it there, or give a local "
+                           "address (127.0.0.1:PORT) and one is started for you")
+    print(f"no Redis at {address}: starting a private redis-server there (keeps nothing on "
+          "disk, stops with the manager)", flush=True)
+    return LocalRedis(port, log_path).start()
+
+
+def re_manager_command(redis_address: str, *, startup_dir: Path = STARTUP_DIR,
+                       zmq_control_addr: str | None = None, zmq_info_addr: str | None = None,
+                       redis_name_prefix: str | None = None,
+                       extra: list[str] | None = None) -> list[str]:
+    """The ``start-re-manager`` command line for the station's profile."""
+    command = [str(Path(sys.executable).with_name("start-re-manager")),
+               "--startup-dir", str(startup_dir),
+               "--existing-plans-devices", str(startup_dir / EXISTING_PLANS_FILE.name),
+               "--user-group-permissions", str(startup_dir / PERMISSIONS_FILE.name),
+               # The committed plan list is the reference (a test checks it is current);
+               # the manager must not rewrite it.
+               "--update-existing-plans-devices", "NEVER",
+               "--redis-addr", redis_address]
+    if zmq_control_addr:
+        command += ["--zmq-control-addr", zmq_control_addr]
+    if zmq_info_addr:
+        command += ["--zmq-info-addr", zmq_info_addr]
+    if redis_name_prefix:
+        command += ["--redis-name-prefix", redis_name_prefix]
+    return command + list(extra or [])
+
+
+def qserver_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcstation qserver",
+        description="Run the bluesky-queueserver RE manager on the station's profile, starting "
+                    "Redis (and, with --simulate, the simulated station) if needed.",
+        epilog="Arguments after -- go to start-re-manager unchanged. Then: "
+               "`qserver environment open`, `qserver queue add plan "
+               "'{\"name\": \"transport_ramp\", \"kwargs\": {\"start\": 45, \"stop\": 60}}'`, "
+               "`qserver queue start` (or bluesky-queueserver-api).")
+    parser.add_argument("--redis-addr", default=os.environ.get(REDIS_VARIABLE, DEFAULT_REDIS),
+                        help=f"Redis host:port (default {REDIS_VARIABLE} or {DEFAULT_REDIS})")
+    parser.add_argument("--simulate", action="store_true",
+                        help="also start the simulated station IOC and point the worker at it")
+    parser.add_argument("--speedup", type=float, default=60.0,
+                        help="speed-up of the simulated station (default 60)")
+    parser.add_argument("--zmq-control-addr", default=None,
+                        help="manager's control address (start-re-manager's default if omitted)")
+    parser.add_argument("--zmq-info-addr", default=None,
+                        help="manager's console output address (default as start-re-manager)")
+    return parser
+
+
+def qserver_main(argv: list[str]) -> int:
+    own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else \
+        (argv, [])
+    args = qserver_parser().parse_args(own)
+    environment = dict(os.environ)
+    try:
+        redis_server = ensure_redis(args.redis_addr)
+    except ServiceError as error:
+        print(f"tcstation qserver: {error}", file=sys.stderr)
+        return 2
+    ioc = None
+    try:
+        if args.simulate:
+            port = free_port()
+            prefix = f"QS{uuid.uuid4().hex[:4]}:"
+            environment.update(loopback_client_environment(port))
+            environment["TCSTATION_PREFIX"] = prefix
+            ioc = SimulatedStationProcess(prefix, port, speedup=args.speedup).start()
+            print(f"simulated station {prefix} at {args.speedup:g}x on 127.0.0.1:{port}",
+                  flush=True)
+        command = re_manager_command(args.redis_addr, zmq_control_addr=args.zmq_control_addr,
+                                     zmq_info_addr=args.zmq_info_addr, extra=extra)
+        print("starting: " + " ".join(command), flush=True)
+        manager = subprocess.Popen(command, env=environment)
+        try:
+            return manager.wait()
+        except KeyboardInterrupt:
+            print("stopping the RE manager...", flush=True)
+            manager.terminate()
+            try:
+                manager.wait(30.0)
+            except subprocess.TimeoutExpired:
+                manager.kill()
+            return 130
+    finally:
+        if ioc is not None:
+            ioc.stop()
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def generate_plan_list(output: Path, startup_dir: Path = STARTUP_DIR,
+                       timeout: float = 180.0) -> None:
+    """Write the profile's plans and devices to ``output``, as the queueserver lists them.
+
+    The startup is loaded in a subprocess, against a temporary simulated station
+    on a free loopback port, with storage off.
+    """
+    port = free_port()
+    prefix = f"QL{uuid.uuid4().hex[:4]}:"
+    environment = {**os.environ, **loopback_client_environment(port),
+                   "TCSTATION_PREFIX": prefix, "TCSTATION_STORAGE": "off"}
+    environment.pop("TCSTATION_STATION_CONFIG", None)
+    with SimulatedStationProcess(prefix, port, speedup=1.0):
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("qserver-list-plans-devices")),
+             "--startup-dir", str(startup_dir), "--file-dir", str(output.parent),
+             "--file-name", output.name],
+            env=environment, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0 or not output.exists():
+        raise RuntimeError("qserver-list-plans-devices failed:\n" + result.stdout[-3000:] +
+                           result.stderr[-3000:])
+
+
+def stale_difference(generated: Path, committed: Path) -> str:
+    """A unified diff of the committed plan list against the generated one ('' if equal)."""
+    old = committed.read_text().splitlines(keepends=True) if committed.exists() else []
+    new = generated.read_text().splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, str(committed), "generated from the code"))
+
+
+def yaml_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tcstation qserver-yaml",
+        description=f"Regenerate {EXISTING_PLANS_FILE.name} from the code (or check it).")
+    parser.add_argument("--check", action="store_true",
+                        help="only compare; exit 1 with the difference if the file is stale")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        generated = Path(scratch) / EXISTING_PLANS_FILE.name
+        generate_plan_list(generated)
+        difference = stale_difference(generated, EXISTING_PLANS_FILE)
+        if args.check:
+            if difference:
+                print(f"{EXISTING_PLANS_FILE} is stale against the code; regenerate it with "
+                      f"`tcstation qserver-yaml`:\n{difference}")
+                return 1
+            print(f"{EXISTING_PLANS_FILE} is current")
+            return 0
+        shutil.copyfile(generated, EXISTING_PLANS_FILE)
+        print(f"wrote {EXISTING_PLANS_FILE}" + ("" if difference else " (unchanged)"))
+        return 0

@@ -1,0 +1,173 @@
+"""End to end through the queueserver: Redis, the simulated IOC, Tiled, the RE manager.
+
+The manager runs the station's own profile (profile_collection/startup); the
+test drives it only through bluesky-queueserver-api, as a client would, and
+then finds the run and its Tc table in Tiled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+from bluesky_queueserver_api import BPlan
+from bluesky_queueserver_api.zmq import REManagerAPI
+
+from ioc_sim.sample import SampleModel
+from tcstation.queueserver import ensure_redis, re_manager_command
+from tcstation.session import TRANSITIONS_KEY_PREFIX
+from tcstation.storage_config import StorageConfig
+from tcstation.storage_server import LocalTiledServer, free_tcp_port
+from tcstation.storage_tiled import connect
+
+pytestmark = pytest.mark.integration
+
+BIASES = [0.0, 0.2, 0.3, 0.4]
+MANAGER_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def tiled_server(tmp_path_factory):
+    server = LocalTiledServer(StorageConfig(data_dir=tmp_path_factory.mktemp("tiled"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_address():
+    # A free port: nothing answers there, so the project's own check starts a private server.
+    address = f"127.0.0.1:{free_tcp_port()}"
+    started = ensure_redis(address)
+    assert started is not None, "ensure_redis should have started a redis-server"
+    yield address
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def manager(station_factory, tiled_server, redis_address, tmp_path_factory):
+    ioc = station_factory(speedup=60.0, noise=True)
+    work = tmp_path_factory.mktemp("re-manager")
+    control, info = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+    environment = {**os.environ, "TCSTATION_PREFIX": ioc.prefix,
+                   "TCSTATION_DATA_DIR": str(work / "data"),
+                   "TCSTATION_TILED_URI": tiled_server.uri,
+                   "TCSTATION_TILED_API_KEY": tiled_server.api_key,
+                   "TCSTATION_STORAGE": "tiled"}
+    environment.pop("TCSTATION_STATION_CONFIG", None)
+    command = re_manager_command(redis_address, zmq_control_addr=control, zmq_info_addr=info,
+                                 redis_name_prefix=f"tcs_{uuid.uuid4().hex[:8]}")
+    log_path = work / "manager.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=5.0)
+    try:
+        deadline = time.monotonic() + MANAGER_TIMEOUT
+        while True:
+            try:
+                api.status()
+                break
+            except api.RequestTimeoutError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the RE manager did not answer:\n" +
+                                       log_path.read_text()[-3000:]) from None
+        api.environment_open()
+        api.wait_for_idle(timeout=MANAGER_TIMEOUT)
+        assert api.status()["worker_environment_exists"], log_path.read_text()[-3000:]
+        yield api, ioc, log_path
+    finally:
+        try:
+            api.environment_close()
+            api.wait_for_idle(timeout=30.0)
+        except Exception:
+            pass
+        api.close()
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20.0)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_the_worker_lists_the_profile_plans_and_devices(manager):
+    api, _, _ = manager
+    operator_plans = set(api.plans_allowed()["plans_allowed"])
+    assert {"transport_ramp", "susceptibility_ramp", "adaptive_transport_ramp"} <= operator_plans
+    assert "expose_to_room_temperature" not in operator_plans
+    admin_plans = set(api.plans_allowed(user_group="admin")["plans_allowed"])
+    assert {"expose_to_room_temperature", "calibrate_susceptometer"} <= admin_plans
+    assert {"cryostat", "transport", "bias_source"} <= set(api.devices_allowed()["devices_allowed"])
+    parameters = {parameter["name"]: parameter for parameter in
+                  api.plans_allowed()["plans_allowed"]["transport_ramp"]["parameters"]}
+    assert "station" not in parameters
+    assert (parameters["rate"]["min"], parameters["rate"]["max"]) == ("0.1", "5")
+
+
+@pytest.mark.parametrize("kwargs, reason", [
+    ({"start": 45, "stop": 60, "rate": 10}, "out of range [0.1, 5]"),
+    ({"start": "warm", "stop": 60}, "valid number"),
+    ({"start": 45, "stop": 60, "contacts": "edge"}, "'core' or 'surface'"),
+])
+def test_bad_parameters_are_refused_when_queued(manager, kwargs, reason):
+    api, _, _ = manager
+    with pytest.raises(api.RequestFailedError, match=reason.replace("[", r"\[")):
+        api.item_add(BPlan("transport_ramp", **kwargs))
+    assert api.queue_get()["items"] == []
+
+
+def test_operators_cannot_queue_an_exposure_but_admins_can(manager):
+    api, _, _ = manager
+    with pytest.raises(api.RequestFailedError, match="expose_to_room_temperature"):
+        api.item_add(BPlan("expose_to_room_temperature", minutes=1))
+    added = api.item_add(BPlan("expose_to_room_temperature", minutes=1), user_group="admin")
+    api.item_remove(uid=added["item"]["item_uid"])
+    assert api.queue_get()["items"] == []
+
+
+def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_server):
+    api, _, log_path = manager
+    api.item_add(BPlan("transport_ramp", start=42.0, stop=60.0, rate=0.75, biases=BIASES))
+    api.queue_start()
+    api.wait_for_idle(timeout=600.0)
+    item = api.history_get()["items"][-1]
+    result = item["result"]
+    assert result["exit_status"] == "completed", (result, log_path.read_text()[-3000:])
+    (uid,) = result["run_uids"]
+
+    client = connect(tiled_server.uri, tiled_server.api_key)
+    deadline = time.monotonic() + 60.0
+    while TRANSITIONS_KEY_PREFIX + uid not in client and time.monotonic() < deadline:
+        time.sleep(0.5)
+    run = client[uid]
+    assert run.metadata["start"]["plan_name"] == "transport_ramp"
+    assert run.metadata["stop"]["exit_status"] == "success"
+    assert len(run["primary"].read()["time"]) >= 60
+    table = client[TRANSITIONS_KEY_PREFIX + uid].read()
+    assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
+    truth = SampleModel("mg_mgo")
+    for bias, onset in zip(table["bias"], table["onset"], strict=True):
+        expected = truth.true_onsets(bias_current=float(bias))["dudi_onset"]
+        assert onset == pytest.approx(expected, abs=0.3), f"{bias} A"
+
+
+def test_a_sample_limit_breach_fails_the_plan_before_anything_moves(manager):
+    api, ioc, _ = manager
+    from caproto.sync.client import read
+
+    def setpoint() -> float:
+        return float(read(ioc.prefix + "TC:OUT1:SP_RBV", repeater=False).data[0])
+
+    before = setpoint()
+    api.item_add(BPlan("transport_ramp", start=45.0, stop=90.0))
+    api.queue_start()
+    api.wait_for_idle(timeout=120.0)
+    result = api.history_get()["items"][-1]["result"]
+    assert result["exit_status"] == "failed"
+    assert "stop = 90 K is outside the allowed range 4.2 to 76 K" in result["msg"]
+    assert setpoint() == before
