@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
 
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
 
-DEFAULT_SPEEDUP = 60.0
-TRANSPORT_START = 30.0  # K: the transport transitions lie at 50 to 54 K
-TRANSPORT_RATE = 0.75
-"""K/min: at 60x each reading costs ~7 s of simulated time, so four interleaved biases
-need the slower ramp to sample each curve every ~0.35 K."""
+DEFAULT_SPEEDUP = 120.0
+TRANSPORT_START = 40.0  # K: the transport transitions lie at 50 to 54 K
+TRANSPORT_RATE = 0.5
+"""K/min: at 120x a transport reading costs ~11 s of simulated time (~95 ms wall), so four
+interleaved biases need the slower ramp to sample each curve every ~0.4 K."""
 DEFAULT_DATA_DIR = Path("var") / "demo"
 
 
@@ -57,7 +58,18 @@ def demo_main(argv: list[str]) -> int:
           f"data in {data_dir}", flush=True)
     with SimulatedStationProcess(prefix, port, speedup=args.speedup,
                                  log_path=data_dir / "ioc.log"):
-        return _run(args, prefix, data_dir, began)
+        try:
+            return _run(args, prefix, data_dir, began)
+        finally:
+            _close_channel_access()
+
+
+def _close_channel_access() -> None:
+    """End the CA client before its IOC stops, so it does not report the lost circuits."""
+    if "epics" in sys.modules:
+        from epics import ca
+
+        ca.finalize_libca()
 
 
 def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) -> int:

@@ -1,0 +1,73 @@
+"""The whole source protocol, compressed (narrow spans, high speed-up), against the IOC.
+
+What the demo runs at full span; here every step must happen, in order, as
+its own run, with the right sample and contacts, the exposure must warm the
+sample for its minutes, and the station must end safe and cold.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bluesky import RunEngine
+
+from devices.station import build_station
+from plans.protocol import PROTOCOL_STEPS, source_protocol
+
+pytestmark = pytest.mark.integration
+
+EXPOSURE_MINUTES = 20.0
+
+
+@pytest.fixture(scope="module")
+def protocol_run(station_factory):
+    ioc = station_factory(speedup=300.0, noise=True)
+    station = build_station(ioc.prefix).connect(timeout=10.0)
+    engine = RunEngine({}, call_returns_result=False)
+    documents: list[tuple[str, dict]] = []
+    engine.subscribe(lambda name, doc: documents.append((name, doc)))
+    uids = engine(source_protocol(station, start=42.0, stop=58.0, rate=1.5, biases=(0.0, 0.4),
+                                  exposure_minutes=EXPOSURE_MINUTES))
+    return station, documents, uids
+
+
+def test_every_step_is_one_run_in_order(protocol_run):
+    _, documents, uids = protocol_run
+    starts = [doc for name, doc in documents if name == "start"]
+    stops = [doc for name, doc in documents if name == "stop"]
+    assert len(starts) == len(PROTOCOL_STEPS) == len(uids)
+    assert [doc["protocol_step"] for doc in starts] == list(range(1, len(PROTOCOL_STEPS) + 1))
+    assert [doc["protocol_step_name"] for doc in starts] == list(PROTOCOL_STEPS)
+    assert len({doc["protocol_uid"] for doc in starts}) == 1
+    assert [doc["exit_status"] for doc in stops] == ["success"] * len(PROTOCOL_STEPS)
+    assert [doc["uid"] for doc in starts] == list(uids)
+
+
+def test_each_step_measures_the_right_sample_the_right_way(protocol_run):
+    _, documents, _ = protocol_run
+    starts = [doc for name, doc in documents if name == "start"]
+    samples = [doc.get("sample", {}).get("name") for doc in starts]
+    assert samples[2:6] == ["pure_mg", "mg_mgo", "mg_mgo", "mg_mgo"]
+    assert samples[7:] == ["mg_mgo", "mg_mgo"]
+    assert [starts[index]["plan_name"] for index in (4, 5, 7)] == ["transport_ramp"] * 3
+    assert starts[4]["plan_args"]["contacts"] == "core"
+    assert starts[4]["plan_args"]["biases"] == [0.0]
+    assert starts[5]["plan_args"]["biases"] == [0.0, 0.4]
+    assert starts[5]["state"] == "fresh" and starts[7]["state"] == "degraded"
+    assert starts[6]["plan_name"] == "expose_to_room_temperature"
+
+
+def test_the_exposure_warms_the_sample_for_its_minutes(protocol_run):
+    _, documents, _ = protocol_run
+    starts = [doc for name, doc in documents if name == "start"]
+    before = starts[5]["sample"]["warm_seconds_before"]
+    after = starts[7]["sample"]["warm_seconds_before"]
+    # Less the seconds the sample takes to warm past 77 K, plus its cool-back.
+    assert EXPOSURE_MINUTES * 60.0 - 15.0 <= after - before <= EXPOSURE_MINUTES * 60.0 + 120.0
+
+
+def test_the_station_ends_safe_and_below_the_sample_limit(protocol_run):
+    station, _, _ = protocol_run
+    assert station.bias_source.output_enabled.get(use_monitor=False) == "Off"
+    assert station.cryostat.ramp_enabled.get(use_monitor=False) == "Off"
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    assert float(station.cryostat.sample_temperature.get(use_monitor=False)) < limit
