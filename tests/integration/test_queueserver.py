@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
 
 from ioc_sim.sample import SampleModel
-from tcstation.queueserver import ensure_redis, re_manager_command
+from tcstation.queueserver import ensure_redis, re_manager_command, redis_answers
 from tcstation.session import TRANSITIONS_KEY_PREFIX
 from tcstation.storage_config import StorageConfig
 from tcstation.storage_server import LocalTiledServer, free_tcp_port
@@ -138,6 +140,7 @@ def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_s
     item = api.history_get()["items"][-1]
     result = item["result"]
     assert result["exit_status"] == "completed", (result, log_path.read_text()[-3000:])
+    assert "%|" not in log_path.read_text(), "progress bars in the worker's output"
     (uid,) = result["run_uids"]
 
     client = connect(tiled_server.uri, tiled_server.api_key)
@@ -171,3 +174,46 @@ def test_a_sample_limit_breach_fails_the_plan_before_anything_moves(manager):
     assert result["exit_status"] == "failed"
     assert "stop = 90 K is outside the allowed range 4.2 to 76 K" in result["msg"]
     assert setpoint() == before
+
+
+def test_qserver_command_starts_and_stops_everything_it_needs(tmp_path):
+    redis_address = f"127.0.0.1:{free_tcp_port()}"
+    control, info = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+    environment = {**os.environ, "TCSTATION_STORAGE": "off"}
+    log_path = tmp_path / "qserver.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("tcstation")), "qserver", "--simulate",
+             "--redis-addr", redis_address, "--zmq-control-addr", control,
+             "--zmq-info-addr", info], env=environment, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=5.0)
+    try:
+        deadline = time.monotonic() + MANAGER_TIMEOUT
+        while True:
+            try:
+                api.status()
+                break
+            except api.RequestTimeoutError:
+                assert process.poll() is None and time.monotonic() < deadline, \
+                    log_path.read_text()[-3000:]
+        assert redis_answers(redis_address), "the command started no Redis"
+        api.environment_open()
+        api.wait_for_idle(timeout=MANAGER_TIMEOUT)
+        assert api.status()["worker_environment_exists"], log_path.read_text()[-3000:]
+        api.environment_close()
+        api.wait_for_idle(timeout=30.0)
+    finally:
+        api.close()
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(30.0)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    assert code == 130, output[-3000:]
+    assert "starting a private redis-server" in output and "simulated station QS" in output
+    assert not redis_answers(redis_address), "Redis outlived the command"
+    survivors = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True)
+    assert survivors.stdout.strip() == "", f"processes left: {survivors.stdout}"
