@@ -24,6 +24,14 @@ class ComplianceError(RuntimeError):
     """The source hit its voltage compliance and does not deliver the current asked for."""
 
 
+def _last_reading(signal) -> str:
+    """``signal``'s value for an error message, or why there is none (a message must not raise)."""
+    try:
+        return f"{float(signal.get()):.6g} A"
+    except Exception as err:  # noqa: BLE001 - disconnected, timed out, None
+        return f"unknown ({type(err).__name__}: {err})"
+
+
 class CurrentSource(Device):
     """A dc current source: a movable bias current with output enable and compliance.
 
@@ -133,7 +141,8 @@ class CurrentSource(Device):
             complete(status, TimeoutError(
                 f"{self.name}: no measured current within {tolerance:g} A of {amps:g} A "
                 f"{self.fresh_reading_timeout:g} s after the put (measured "
-                f"{self.measured_current.get():.6g} A, setpoint reads {self.current.get():g} A)"))
+                f"{_last_reading(self.measured_current)}, setpoint reads "
+                f"{_last_reading(self.current)})"))
 
         timer = threading.Timer(self.fresh_reading_timeout, time_out)
         timer.daemon = True

@@ -344,6 +344,18 @@ def test_a_compliance_trip_fails_the_set(source):
         status.wait(1.0)
 
 
+def test_the_timeout_fails_the_set_even_when_the_ioc_no_longer_answers(source):
+    def disconnected(*args, **kwargs):
+        raise TimeoutError("FAKE:SRC:CurrMeas could not connect")
+
+    source.fresh_reading_timeout = 0.1
+    source.measured_current.get = disconnected
+    status = source.set(0.4)
+    with pytest.raises(TimeoutError, match=r"no measured current .* \(measured unknown "
+                                           r"\(TimeoutError: FAKE:SRC:CurrMeas could not"):
+        status.wait(2.0)
+
+
 def test_with_the_output_off_set_only_writes_the_setpoint(source):
     source.output_enabled.sim_put("Off")
     source.set(0.3).wait(1.0)
