@@ -6,12 +6,13 @@ monitors the readings a measurement uses, for speed-ups 1 and 60 (and any
 given with --speedups).  It also prints the floor: a bare caproto IOC serving
 one counter at the same update rate, measured in the same run.
 
-    python benchmarks/ioc_cpu.py [--seconds 20] [--speedups 1 60 200]
+    python benchmarks/ioc_cpu.py [--seconds 20] [--speedups 1 60 200] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -69,6 +70,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
     parser.add_argument("--speedups", type=float, nargs="+", default=[1.0, 60.0])
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     port = free_port()
     os.environ.update(loopback_client_environment(port))
@@ -87,12 +89,23 @@ def main() -> int:
         floor.wait()
     print(f"{'IOC':32s} {'CPU % of one core':>18s} {'ratio to floor':>15s}")
     print(f"{'floor: 1 PV at 10 Hz':32s} {floor_cpu:18.1f} {1.0:15.1f}")
+    conditions = f"{args.seconds:g} s window, {len(MONITORED)} PVs monitored"
+    figures = [{"what": "IOC CPU floor: bare caproto IOC, 1 PV at 10 Hz", "value": floor_cpu,
+                "text": f"{floor_cpu:.1f} % of one core", "conditions": f"{args.seconds:g} s "
+                "window, 1 PV monitored"}]
     for speedup in args.speedups:
         station = SimulatedStationProcess(f"B{uuid.uuid4().hex[:6]}:", port, speedup=speedup)
         with station:
             cpu = measure(station.process.pid, station.prefix, MONITORED, args.seconds)
         print(f"{f'station, speed-up {speedup:g}':32s} {cpu:18.1f} "
               f"{cpu / max(floor_cpu, 0.1):15.1f}")
+        figures.append({"what": f"IOC CPU, station at speed-up {speedup:g}", "value": cpu,
+                        "text": f"{cpu:.1f} % of one core ({cpu / max(floor_cpu, 0.1):.1f}x "
+                                "the floor)", "conditions": conditions + ", IOC idle"})
+    if args.json is not None:
+        args.json.write_text(json.dumps({"benchmark": "ioc_cpu", "title": "IOC CPU",
+                                         "conditions": conditions, "figures": figures},
+                                        indent=2))
     return 0
 
 
