@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
@@ -10,6 +11,8 @@ from ophyd import Device, DeviceStatus
 
 from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting, Quantity
 from devices.waiting import complete
+
+logger = logging.getLogger(__name__)
 
 CURRENT_RANGE = 1.05  # A, the 1 A range with its over-range (:SOUR:CURR)
 VOLTAGE_LIMIT_RANGE = (0.2, 21.0)  # V (:SENS:VOLT:PROT)
@@ -137,7 +140,22 @@ class CurrentSource(Device):
             elif consecutive["delivering"] >= self.settled_readings:
                 complete(status)
 
+        outage = threading.Event()
+
+        def connection_changed(*args, connected=True, **kwargs):
+            if not connected:
+                outage.set()
+
         def time_out():
+            if outage.is_set() or not self.measured_current.connected:
+                # A RunEngine aborts the run on any failed status issued before a suspension,
+                # even once the connection guard has resumed and rewound the plan (which puts
+                # again). So a move the IOC's outage interrupted is left pending, not failed.
+                clean_up(status)
+                logger.warning("%s: the IOC went away during the move to %g A; the move is "
+                               "left pending (the connection guard rewinds the plan, which "
+                               "puts again)", self.name, amps)
+                return
             complete(status, TimeoutError(
                 f"{self.name}: no measured current within {tolerance:g} A of {amps:g} A "
                 f"{self.fresh_reading_timeout:g} s after the put (measured "
@@ -150,7 +168,10 @@ class CurrentSource(Device):
         def clean_up(finished):
             timer.cancel()
             self.compliance_tripped.unsubscribe(subscription)
+            self.measured_current.unsubscribe(meta_subscription)
 
+        meta_subscription = self.measured_current.subscribe(
+            connection_changed, event_type=self.measured_current.SUB_META, run=False)
         self.current.put(amps)
         subscription = self.compliance_tripped.subscribe(check, run=False)
         status.add_callback(clean_up)
