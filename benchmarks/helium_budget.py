@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ioc_sim.station import default_tick
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
@@ -53,9 +54,10 @@ DEFAULT_SPAN = (40.0, 64.0)
 FULL_SPAN = (4.5, 70.0)
 QUICK_SPAN = (44.0, 62.0)
 DEFAULT_SPEEDUP = 20.0
-"""The IOC publishes every 1/60 wall s, so each of the few updates a reading waits for costs
-speed-up/60 simulated s: at 60x a transport reading costs ~8 simulated s against ~2.5 s on
-real instruments, too sparse for four interleaved biases at 1.5 K/min; at 20x it costs ~5 s.
+"""Each wall millisecond a reading spends (the software, Channel Access round trips, waiting
+for the IOC's next update, itself one simulated s at speed-ups of 10 to 60) costs speed-up
+milliseconds of simulated time: at 60x a transport reading costs ~8 simulated s against ~2.5 s
+on real instruments, too sparse for four interleaved biases at 1.5 K/min; at 20x it costs ~5 s.
 """
 CRITERIA_WINDOW, CRITERIA_POINTS = 6.0, 9
 """analysis.transitions: a candidate onset needs 9 points in the 6 K above it."""
@@ -273,8 +275,10 @@ def missed_note(way: Way, speedup: float) -> str:
     spacing = way.seconds_per_reading * len(BIASES) * way.rate / 60.0
     wanted = CRITERIA_WINDOW / CRITERIA_POINTS
     note = (f"each reading costs {way.seconds_per_reading:.1f} simulated s at {speedup:g}x "
-            f"(the lock-in's 2.1 s settle plus IOC updates of {speedup / 60:.2g} simulated s "
-            f"each: bias confirmation, a fresh reading), so with {len(BIASES)} biases each "
+            f"(the lock-in's 2.1 s settle, IOC updates of {default_tick(speedup) * speedup:.2g} "
+            "simulated s each for the bias confirmation and a fresh reading, and every wall ms "
+            f"of software and CA latency {speedup:g} ms of simulated time), so with "
+            f"{len(BIASES)} biases each "
             f"curve gets a point every {spacing:.2f} K at {way.rate:g} K/min")
     if spacing > wanted:
         note += (f"; the analysis wants {CRITERIA_POINTS} points in the {CRITERIA_WINDOW:g} K "
