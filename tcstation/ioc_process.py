@@ -12,6 +12,8 @@ from pathlib import Path
 from caproto import CaprotoError
 from caproto.sync.client import read as ca_read
 
+from tcstation.processes import stop_process
+
 
 def free_port() -> int:
     """A port free for both TCP and UDP on 127.0.0.1 (Channel Access uses both)."""
@@ -126,14 +128,7 @@ class SimulatedStationProcess:
                            f"{self.port} within {timeout:g} s")
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        stop_process(self.process, timeout)
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+from tcstation.processes import stop_process
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profile_collection"
 STARTUP_DIR = PROFILE_DIR / "startup"
@@ -103,14 +104,7 @@ class LocalRedis:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
 
     def __enter__(self) -> LocalRedis:
         return self
@@ -212,11 +206,7 @@ def qserver_main(argv: list[str]) -> int:
             return manager.wait()
         except KeyboardInterrupt:
             print("stopping the RE manager...", flush=True)
-            manager.terminate()
-            try:
-                manager.wait(30.0)
-            except subprocess.TimeoutExpired:
-                manager.kill()
+            stop_process(manager, 30.0)
             return 130
     finally:
         if ioc is not None:

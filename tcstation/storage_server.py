@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from tcstation.processes import stop_process
 from tcstation.storage_config import (
     TILED_CATALOG_VARIABLE,
     TILED_TABULAR_VARIABLE,
@@ -216,13 +217,7 @@ class LocalTiledServer:
         """Stop the subprocess (SIGTERM, then SIGKILL after ``timeout``); no-op if not running."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        stop_process(self.process, timeout)
         try:
             state = json.loads(self.config.server_state_file.read_text())
             if state.get("pid") == self.process.pid:
