@@ -32,6 +32,24 @@ BIASES = [0.0, 0.2, 0.3, 0.4]
 MANAGER_TIMEOUT = 60.0
 
 
+def wait_until_answering(api, process, log_path: Path) -> None:
+    """Until the RE manager answers; fails with its log if it exits or takes too long."""
+    deadline = time.monotonic() + MANAGER_TIMEOUT
+    while True:
+        try:
+            api.status()
+            return
+        except api.RequestTimeoutError:
+            assert process.poll() is None and time.monotonic() < deadline, (
+                "the RE manager did not answer:\n" + log_path.read_text()[-3000:])
+
+
+def open_environment(api, log_path: Path) -> None:
+    api.environment_open()
+    api.wait_for_idle(timeout=MANAGER_TIMEOUT)
+    assert api.status()["worker_environment_exists"], log_path.read_text()[-3000:]
+
+
 @pytest.fixture(scope="module")
 def tiled_server(tmp_path_factory):
     server = LocalTiledServer(StorageConfig(data_dir=tmp_path_factory.mktemp("tiled"))).start()
@@ -69,18 +87,8 @@ def manager(station_factory, tiled_server, redis_address, tmp_path_factory):
                                    start_new_session=True)
     api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=5.0)
     try:
-        deadline = time.monotonic() + MANAGER_TIMEOUT
-        while True:
-            try:
-                api.status()
-                break
-            except api.RequestTimeoutError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the RE manager did not answer:\n" +
-                                       log_path.read_text()[-3000:]) from None
-        api.environment_open()
-        api.wait_for_idle(timeout=MANAGER_TIMEOUT)
-        assert api.status()["worker_environment_exists"], log_path.read_text()[-3000:]
+        wait_until_answering(api, process, log_path)
+        open_environment(api, log_path)
         yield api, ioc, log_path
     finally:
         try:
@@ -189,18 +197,9 @@ def test_qserver_command_starts_and_stops_everything_it_needs(tmp_path):
             stdin=subprocess.DEVNULL, start_new_session=True)
     api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=5.0)
     try:
-        deadline = time.monotonic() + MANAGER_TIMEOUT
-        while True:
-            try:
-                api.status()
-                break
-            except api.RequestTimeoutError:
-                assert process.poll() is None and time.monotonic() < deadline, \
-                    log_path.read_text()[-3000:]
+        wait_until_answering(api, process, log_path)
         assert redis_answers(redis_address), "the command started no Redis"
-        api.environment_open()
-        api.wait_for_idle(timeout=MANAGER_TIMEOUT)
-        assert api.status()["worker_environment_exists"], log_path.read_text()[-3000:]
+        open_environment(api, log_path)
         api.environment_close()
         api.wait_for_idle(timeout=30.0)
     finally:
