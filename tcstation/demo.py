@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+from tcstation.storage_config import private_directory
 
 DEFAULT_SPEEDUP = 120.0
 TRANSPORT_START = 40.0  # K: the transport transitions lie at 50 to 54 K
@@ -47,7 +48,7 @@ def demo_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     data_dir = (args.data_dir or Path(os.environ.get("TCSTATION_DATA_DIR", DEFAULT_DATA_DIR)))
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
     os.environ["TCSTATION_DATA_DIR"] = str(data_dir)
     port = free_port()
     # Before anything imports pyepics: its context reads these once.

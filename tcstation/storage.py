@@ -38,6 +38,7 @@ from tcstation.storage_config import (
     StorageConfigError,
     load_or_create_api_key,
     mask_secret,
+    prepare_data_dir,
 )
 from tcstation.storage_replay import ReplayOutcome, ReplayResult, replay_main, replay_pending
 from tcstation.storage_server import LocalTiledServer, ensure_local_server
@@ -183,6 +184,7 @@ def open_storage(config: StorageConfig | None = None, *, strict: bool = False,
         it is also closed at interpreter exit.
     """
     config = config or StorageConfig.from_environment()
+    prepare_data_dir(config)
     spool = DocumentSpool(config.spool_dir)
     server: LocalTiledServer | None = None
     if config.uses_local_server:

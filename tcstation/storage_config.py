@@ -251,13 +251,40 @@ class StorageConfig:
         return self.tabular_uri or f"sqlite:///{self.tiled_dir / 'tables.sqlite'}"
 
 
+def private_directory(path: Path) -> Path:
+    """Make ``path`` a directory only its owner can enter: mode 0700 from its creation.
+
+    Missing parents are created as usual (they are not the data directory). An
+    existing directory that others can read or enter is tightened to 0700, with
+    a warning, like a loose key file.
+    """
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return private_directory(path)
+    else:
+        # mkdir's mode passes through the umask; the data directory must be exactly 0700.
+        path.chmod(0o700)
+        return path
+    if not path.is_dir():
+        raise StorageConfigError(f"data directory {path} exists but is not a directory")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        logger.warning("data directory %s had mode %o; tightening it to 700", path, mode)
+        path.chmod(0o700)
+    return path
+
+
 def prepare_data_dir(config: StorageConfig) -> Path:
     """Create the data directory (mode 0700) with a ``.gitignore`` that ignores everything.
 
     The ``.gitignore`` guards against the key and the data being committed when a
     user points ``TCSTATION_DATA_DIR`` inside a work tree.
     """
-    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(config.data_dir)
     gitignore = config.data_dir / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text("# tcstation data: local database, API key, spool\n*\n")

@@ -39,7 +39,12 @@ from typing import Any
 
 from tiled.client.container import Container
 
-from tcstation.storage_config import StorageConfig, StorageConfigError, mask_secret
+from tcstation.storage_config import (
+    StorageConfig,
+    StorageConfigError,
+    mask_secret,
+    prepare_data_dir,
+)
 from tcstation.storage_server import LocalTiledServer, running_server_uri
 from tcstation.storage_spool import DocumentSpool, RunLock, SpoolError
 from tcstation.storage_tiled import (
@@ -229,6 +234,7 @@ def replay_main(argv: list[str]) -> int:
     except StorageConfigError as error:
         print(f"tcstation replay: {error}")
         return 2
+    prepare_data_dir(config)
     spool = DocumentSpool(config.spool_dir)
     if options.prune_done_days is not None and not options.dry_run:
         pruned = spool.prune_done(options.prune_done_days * 86400.0)
