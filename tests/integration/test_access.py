@@ -91,14 +91,20 @@ def front(tmp_path_factory):
             time.sleep(0.2)
         yield uri, control, info, log_path
     finally:
+        descendants = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(60.0)
+            code = process.wait(60.0)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
             if redis is not None:
                 redis.stop()
+    # The HTTP server and the manager stop with the command.
+    assert code == 143, log_path.read_text()[-3000:]
+    psutil.wait_procs(descendants, timeout=30.0)
+    assert [child.pid for child in descendants if child.is_running()
+            and child.status() != psutil.STATUS_ZOMBIE] == []
 
 
 def client_with_key(uri: str, user: str, log_path: Path) -> HTTPManagerAPI:

@@ -1,4 +1,4 @@
-"""The data directory (spool, catalog, tables, key) is 0700 from its first creation, whoever makes it."""
+"""The data directory (spool, catalog, tables, key) is 0700 from its first creation, by anyone."""
 
 from __future__ import annotations
 
