@@ -13,7 +13,7 @@ import math
 
 from caproto import ChannelType
 
-from ioc_sim.groups import InstrumentGroup, write_pair
+from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
 from ioc_sim.sample import CONTACT_KINDS, SAMPLE_KINDS
 from ioc_sim.simulation import INSERT_KINDS
@@ -125,10 +125,10 @@ class SampleEnvironment(InstrumentGroup):
     async def publish(self) -> None:
         simulation = self.simulation
         remaining = simulation.exposure_remaining
-        await self.expose_remaining.write(remaining / 60.0)
+        await write_changed(self.expose_remaining, remaining / 60.0)
         if remaining == 0.0 and self.exposing.value == "Yes":
             await self.exposing.write("No")
-        await self.warm_time.write(simulation.sample.warm_seconds)
+        await write_changed(self.warm_time, simulation.sample.warm_seconds)
 
 
 class SimulationDiagnostics(InstrumentGroup):
@@ -165,12 +165,13 @@ class SimulationDiagnostics(InstrumentGroup):
     async def publish(self) -> None:
         simulation = self.simulation
         chi = simulation.chi
-        await self.sample_temperature.write(simulation.cryostat.sample_temperature)
-        await self.superconducting_fraction.write(simulation.sample.superconducting_fraction)
-        await self.degradation.write(simulation.sample.theta)
-        await self.chi_real.write(chi.real)
-        await self.chi_imag.write(chi.imag)
-        await self.dynamic_resistance.write(simulation.dudi)
+        for pv, value in ((self.sample_temperature, simulation.cryostat.sample_temperature),
+                          (self.superconducting_fraction,
+                           simulation.sample.superconducting_fraction),
+                          (self.degradation, simulation.sample.theta),
+                          (self.chi_real, chi.real), (self.chi_imag, chi.imag),
+                          (self.dynamic_resistance, simulation.dudi)):
+            await write_changed(pv, value)
 
     async def publish_onsets(self, onsets: dict) -> None:
         """Write the true onsets computed by ``StationSimulation.true_onsets``."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from caproto.server import PVGroup
+from ioc_sim.putchecks import CheckedGroup
 
 
-class InstrumentGroup(PVGroup):
+class InstrumentGroup(CheckedGroup):
     """A PVGroup that serves part of the shared ``StationSimulation``.
 
     The station IOC owns the simulation and advances it; each instrument group
@@ -23,10 +23,16 @@ class InstrumentGroup(PVGroup):
         """Write every setting PV and its readback from the simulation (at startup)."""
 
     async def publish(self) -> None:
-        """Write this instrument's changing readings; settings are written on put."""
+        """Write this instrument's readings once per tick; settings are written on put."""
 
 
 async def write_pair(setpoint, readback, value) -> None:
     """Write a setting's setpoint PV (bypassing its putter) and its readback."""
     await setpoint.write(value, verify_value=False)
     await readback.write(value)
+
+
+async def write_changed(pv, value) -> None:
+    """Write ``value`` only if it differs from the PV's: no monitor update for old news."""
+    if pv.value != value:
+        await pv.write(value)

@@ -10,6 +10,9 @@ CurrMeas             :READ? (current)                 measured current (A)
 VoltMeas             :READ? (voltage)                 measured voltage (V)
 Tripped              :SENS:VOLT:PROT:TRIP?            in compliance (No/Yes)
 ==================== ================================ =========================
+
+A put posts the measurement it changes at once, before the put completes: a
+client that waits for its put sees the source's response to the new setting.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class SourceMeter(InstrumentGroup):
                                instance.pvname, "A")
         self.model.setpoint = amps
         await self.current_rbv.write(amps)
+        await self.publish()
         return amps
 
     @output.putter
@@ -65,6 +69,7 @@ class SourceMeter(InstrumentGroup):
         choice = enum_choice(value, ON_OFF, instance.pvname)
         self.model.output_on = choice == "On"
         await self.output_rbv.write(choice)
+        await self.publish()
         return choice
 
     @voltage_limit.putter
@@ -73,9 +78,11 @@ class SourceMeter(InstrumentGroup):
         self.model.voltage_limit = finite_in_range(value, *SOURCE_VOLTAGE_LIMIT_RANGE,
                                                    instance.pvname, "V")
         await self.voltage_limit_rbv.write(self.model.voltage_limit)
+        await self.publish()
         return self.model.voltage_limit
 
     async def publish(self) -> None:
+        """Post a measurement (every tick, and from every put that changes it)."""
         amps, volts, tripped = self.model.measure()
         await self.measured_current.write(amps)
         await self.measured_voltage.write(volts)

@@ -51,6 +51,7 @@ from ioc_sim.putchecks import (
     index_in_range,
     readback,
     setting,
+    whole_in_range,
 )
 
 SLOPE_NAMES = tuple(f"{db} dB/oct" for db in SR830_SLOPES_DB)
@@ -142,7 +143,7 @@ class SR830(InstrumentGroup):
     @harmonic.putter
     @guarded
     async def harmonic(self, instance, value):
-        harmonic = int(finite_in_range(value, *SR830_HARMONIC_RANGE, instance.pvname))
+        harmonic = whole_in_range(value, *SR830_HARMONIC_RANGE, instance.pvname)
         self.model.harmonic = harmonic
         await self.harmonic_rbv.write(harmonic)
         return harmonic
@@ -177,7 +178,7 @@ class SR830(InstrumentGroup):
     @auto_gain.putter
     @guarded
     async def auto_gain(self, instance, value):
-        if int(finite_in_range(value, 0, 1, instance.pvname)) == 1:
+        if whole_in_range(value, 0, 1, instance.pvname) == 1:
             self.model.auto_gain()
             await self.sensitivity.write(self.model.sensitivity_index, verify_value=False)
             await self.sensitivity_rbv.write(self.model.sensitivity_index)

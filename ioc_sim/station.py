@@ -22,12 +22,13 @@ import os
 import time
 from pathlib import Path
 
-from caproto.server import PVGroup, SubGroup, run
+from caproto.server import PVGroup, SubGroup
 
 from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from ioc_sim.lakeshore336 import LakeShore336
 from ioc_sim.putchecks import readback
 from ioc_sim.sample import SAMPLE_KINDS
+from ioc_sim.server import run
 from ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
 from ioc_sim.sourcemeter import SourceMeter
 from ioc_sim.sr830 import SR830
