@@ -8,12 +8,21 @@ recomputed and handed to ``on_update``, and at the stop the final table goes
 to ``on_stop`` with the start document (the session stores it in Tiled,
 linked to the raw run). Analysis never talks to devices: everything it needs
 is in the documents.
+
+The RunEngine calls the callback in its own thread, so an event costs only
+appending its values there. The periodic recomputation, whose cost grows
+with the run (the whole curve is analysed again), runs in a worker thread on
+the latest snapshot only: a snapshot is the run's append-only columns and a
+row count, handed over without copying; a newer one replaces one not yet
+started, so work never queues up behind a slow analysis. ``on_update`` is
+called from the worker, never after the run's ``on_stop``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 
@@ -85,9 +94,11 @@ class LiveTransitions:
     Parameters
     ----------
     on_update : callable, optional
-        ``on_update(start, rows)`` with the table while the run goes on.
+        ``on_update(start, rows)`` with the table while the run goes on (called
+        from the analysis thread).
     on_stop : callable, optional
-        ``on_stop(start, rows)`` with the final table when the run stops.
+        ``on_stop(start, rows)`` with the final table when the run stops (called
+        from the RunEngine's thread, with its stop document).
     refresh_seconds : float
         Wall seconds between recomputations while the run goes on.
     """
@@ -101,8 +112,18 @@ class LiveTransitions:
         self.fields: dict[str, str] = {}
         self.primary: set[str] = set()
         self.values: dict[str, list[float]] = {}
+        self.count = 0
         self.rows: list[dict] = []
         self.last_refresh = 0.0
+        self.refreshes = 0
+        # _lock orders the worker's on_update before the run's on_stop; _run counts runs,
+        # so that a table of a run that has stopped is dropped.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._run = 0
+        self._snapshot: tuple | None = None
+        self._busy = False
+        self._worker: threading.Thread | None = None
 
     def __call__(self, name: str, document: dict) -> None:
         handler = getattr(self, name, None)
@@ -113,6 +134,9 @@ class LiveTransitions:
                 logger.exception("live transition analysis failed; the run goes on")
 
     def start(self, document: dict) -> None:
+        with self._lock:
+            self._run += 1
+            self._snapshot = None
         fields = document.get("fields") or {}
         if document.get("measurement") not in ("transport", "susceptibility") or not fields:
             self.start_document = None
@@ -120,7 +144,9 @@ class LiveTransitions:
         self.start_document = document
         self.fields = dict(fields)
         self.primary = set()
+        # New lists for each run: a snapshot of the previous run keeps its own.
         self.values = {role: [] for role in self.fields}
+        self.count = 0
         self.rows = []
         self.last_refresh = time.monotonic()
 
@@ -136,13 +162,15 @@ class LiveTransitions:
             return
         for role, field in self.fields.items():
             self.values[role].append(float(data[field]))
+        self.count += 1
         if time.monotonic() - self.last_refresh >= self.refresh_seconds:
             self.last_refresh = time.monotonic()
-            self.rows = self.table()
-            if self.on_update is not None and self.rows:
-                self.on_update(self.start_document, self.rows)
+            self._request_refresh()
 
     def stop(self, document: dict) -> None:
+        with self._lock:
+            self._run += 1
+            self._snapshot = None
         if self.start_document is None:
             return
         self.rows = self.table()
@@ -151,5 +179,58 @@ class LiveTransitions:
         self.start_document = None
 
     def table(self) -> list[dict]:
-        columns = {role: np.asarray(values, dtype=float) for role, values in self.values.items()}
-        return transition_table(self.start_document["measurement"], columns)
+        """The Tc table of everything collected so far."""
+        return _table_of(self.start_document["measurement"], self.values, self.count)
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Wait until no recomputation is pending or running; True if so within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._busy or self._snapshot is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
+        return True
+
+    # ----- RunEngine thread: O(1) -----
+
+    def _request_refresh(self) -> None:
+        with self._wake:
+            self._snapshot = (self._run, self.start_document, self.values, self.count)
+            self._wake.notify_all()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="live-transitions",
+                                            daemon=True)
+            self._worker.start()
+
+    # ----- analysis thread -----
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while self._snapshot is None:
+                    self._wake.wait()
+                run, start, values, count = self._snapshot
+                self._snapshot = None
+                self._busy = True
+            try:
+                rows = _table_of(start["measurement"], values, count)
+                with self._lock:
+                    if run == self._run:
+                        self.rows = rows
+                        self.refreshes += 1
+                        if self.on_update is not None and rows:
+                            self.on_update(start, rows)
+            except Exception:
+                logger.exception("live transition analysis failed; the run goes on")
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+
+def _table_of(measurement: str, values: dict[str, list[float]], count: int) -> list[dict]:
+    """The table of the first ``count`` rows of append-only columns (safe while they grow)."""
+    columns = {role: np.asarray(column[:count], dtype=float) for role, column in values.items()}
+    return transition_table(measurement, columns)
