@@ -7,6 +7,7 @@ import threading
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal
 
+from devices.clock import ClockedDevice
 from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting
 from devices.waiting import complete
 
@@ -14,7 +15,7 @@ EXPOSURE_RANGE_MINUTES = (0.0, 600.0)
 FIELD_RANGE_OE = (-1000.0, 1000.0)
 
 
-class SampleEnvironment(Device):
+class SampleEnvironment(ClockedDevice, Device):
     """The sample, the insert and the contacts; room-temperature exposure; warm time.
 
     ``sample``, ``insert`` and ``contacts`` take the IOC's enum strings. Writing
@@ -58,10 +59,6 @@ class SampleEnvironment(Device):
     exposure_margin = 120.0
     """Physical seconds allowed beyond the exposure's own duration before it fails."""
 
-    def __init__(self, prefix: str = "", *, name: str, time_scale: float = 1.0, **kwargs):
-        super().__init__(prefix, name=name, **kwargs)
-        self.time_scale = time_scale
-
     def expose(self, minutes: float) -> DeviceStatus:
         """Take the sample to room temperature for ``minutes``; finish when it is back.
 
@@ -91,7 +88,7 @@ class SampleEnvironment(Device):
 
         self.exposure_minutes.set(minutes).wait(10.0)
         subscription = self.exposing.subscribe(watch, run=False)
-        timer = threading.Timer((minutes * 60.0 + self.exposure_margin) * self.time_scale,
+        timer = threading.Timer(self.clock.wall_seconds(minutes * 60.0 + self.exposure_margin),
                                 time_out)
         timer.daemon = True
 

@@ -2,8 +2,12 @@
 
 ``fake_device(TemperatureController, name="cryostat")`` returns a device of the
 same structure whose EPICS signals are ophyd's fake signals with this package's
-behaviour (setting checks, default units, flags) kept; set readings with
-``signal.sim_put(value)``.
+behaviour (setting checks, default units, flags, put-completion ``set``) kept;
+set readings with ``signal.sim_put(value)``.
+
+A fake setting completes a put once its putter has run, as an IOC completes a
+put callback after its record processed. Set ``setting.sim_hold_completions =
+True`` to keep completions back until ``setting.sim_complete_puts()``.
 """
 
 from __future__ import annotations
@@ -17,12 +21,35 @@ from devices.signals import (
     EpicsMeasurement,
     EpicsSetting,
     FlagMixin,
+    PutCompletionSetMixin,
     RbvPairMixin,
 )
 
 
-class FakeEpicsSetting(RbvPairMixin, CheckedSettingMixin, DefaultUnitsMixin, FakeEpicsSignal):
-    """:class:`devices.signals.EpicsSetting` without EPICS."""
+class FakeEpicsSetting(RbvPairMixin, CheckedSettingMixin, PutCompletionSetMixin, DefaultUnitsMixin,
+                       FakeEpicsSignal):
+    """:class:`devices.signals.EpicsSetting` without EPICS, with put completion."""
+
+    sim_hold_completions = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sim_held_completions: list = []
+
+    def put(self, value, *args, callback=None, use_complete=None, **kwargs):
+        result = super().put(value, *args, **kwargs)
+        if callback is not None:
+            if self.sim_hold_completions:
+                self.sim_held_completions.append(callback)
+            else:
+                callback(pvname=self.name)
+        return result
+
+    def sim_complete_puts(self) -> None:
+        """Complete every put held back by ``sim_hold_completions``, oldest first."""
+        held, self.sim_held_completions = self.sim_held_completions, []
+        for callback in held:
+            callback(pvname=self.name)
 
 
 class FakeEpicsMeasurement(DefaultUnitsMixin, FakeEpicsSignalRO):

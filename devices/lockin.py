@@ -10,6 +10,7 @@ from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus
 
 from devices import sr830_tables
+from devices.clock import ClockedDevice
 from devices.signals import (
     ActionSignal,
     BooleanQuantity,
@@ -18,7 +19,7 @@ from devices.signals import (
     EpicsSetting,
     Quantity,
 )
-from devices.waiting import FreshUpdates, complete
+from devices.waiting import FreshUpdates, InstrumentOutageError, complete
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +87,21 @@ def next_sensitivity_index(index: int, magnitude: float, overloaded: bool,
     return None
 
 
-class LockIn(Device):
+class LockIn(ClockedDevice, Device):
     """An SR830 lock-in amplifier.
 
     ``trigger()`` waits for the output filter to settle for the present time
-    constant and slope (5, 7, 9 or 10 time constants for 6 to 24 dB/oct), then for
-    a reading that the IOC delivered after that, so that a plan never sleeps by
-    hand. An overloaded reading is flagged in ``overload`` and logged; with
-    ``raise_on_overload`` set, the trigger fails instead.
+    constant and slope (5, 7, 9 or 10 time constants for 6 to 24 dB/oct), so
+    that a plan never sleeps by hand. On the simulation clock the wait ends when
+    the simulator's time has advanced by the settle time (its readings of that
+    time are in by then); on the wall clock it ends with a reading that the IOC
+    delivered after the settle time. An overloaded reading is flagged in
+    ``overload`` and logged; with ``raise_on_overload`` set, the trigger fails
+    instead. A trigger whose IOC goes away during the wait stays pending (never
+    fails): the connection guard's rewind triggers again.
 
-    Settle times are physical seconds; ``time_scale`` (wall seconds per physical
-    second, 1 for a real instrument) converts them.
+    Settle times are physical seconds, measured on the device's clock
+    (:mod:`devices.clock`).
 
     Parameters
     ----------
@@ -104,6 +109,10 @@ class LockIn(Device):
         PV prefix of the lock-in, e.g. ``"TCS:LIA1:"``.
     name : str
         Device name.
+    time_scale : float
+        Wall seconds per physical second of the default wall clock.
+    clock : WallClock or SimulationClock, optional
+        The clock to measure the settle time on.
     """
 
     x = Cpt(EpicsMeasurement, "X", units="V", kind="hinted", doc="In-phase output, OUTP? 1")
@@ -141,12 +150,11 @@ class LockIn(Device):
                     doc="Set (any value) to step the sensitivity until the signal sits in range")
 
     fresh_reading_timeout = 5.0
-    """Wall seconds to wait for the IOC to deliver a reading before a trigger fails."""
+    """Wall seconds beyond the expected settle time before a trigger fails."""
     autorange_max_steps = 12
 
-    def __init__(self, prefix: str = "", *, name: str, time_scale: float = 1.0, **kwargs):
+    def __init__(self, prefix: str = "", *, name: str, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
-        self.time_scale = time_scale
         self._outputs = FreshUpdates((self.x, self.y, self.r, self.theta, self.overload))
         self.sensitivity.subscribe(self._sensitivity_changed, run=False)
         self.time_constant.subscribe(self._time_constant_changed, run=False)
@@ -169,21 +177,42 @@ class LockIn(Device):
         return sr830_tables.settle_time(int(self.time_constant.get()), int(self.slope.get()))
 
     def wait_settled(self) -> None:
-        """Block for the settle time, then until every output has a reading from after it.
+        """Block for the settle time, then until the outputs hold a reading from after it.
 
         Raises
         ------
+        InstrumentOutageError
+            As soon as the IOC goes away during the wait (the caller leaves its
+            status pending).
         TimeoutError
-            If the IOC delivers no fresh reading in time.
+            If the readings (or the simulation clock) do not arrive in time.
         """
-        settle_wall = self.settle_time() * self.time_scale
-        settled_at = time.monotonic() + settle_wall
-        self._outputs.wait_after(settled_at, settle_wall + self.fresh_reading_timeout)
+        settle = self.settle_time()
+        clock = self.clock
+        timeout = clock.wall_seconds(settle) + self.fresh_reading_timeout
+        started = time.monotonic()
+        if clock.simulated:
+            since = clock.now()
+            reached = clock.wait_until(since + settle, timeout)
+            self._outputs.check_connected(started)
+            if not clock.connected:
+                raise InstrumentOutageError(f"{self.name}: the simulation clock lost its IOC")
+            if not reached:
+                raise TimeoutError(
+                    f"{self.name}: the simulation clock did not advance {settle:g} s from "
+                    f"{since:g} s within {timeout:.3g} s (it reads {clock.now():g} s)")
+            return
+        settled_at = started + clock.wall_seconds(settle)
+        self._outputs.wait_after(settled_at, timeout, watch_from=started)
 
     def overload_message(self) -> str:
         index = int(self.sensitivity.get())
         return (f"{self.name}: overload at sensitivity {sr830_tables.format_sensitivity(index)} "
                 f"(SENS {index}): X = {self.x.get():.4g} V, Y = {self.y.get():.4g} V")
+
+    def _leave_pending(self, action: str, err: InstrumentOutageError) -> None:
+        logger.warning("%s: %s; the %s is left pending (the connection guard rewinds the "
+                       "plan, which triggers again)", self.name, err, action)
 
     def trigger(self) -> DeviceStatus:
         """Wait for a settled reading; see the class docstring."""
@@ -192,6 +221,9 @@ class LockIn(Device):
         def acquire():
             try:
                 self.wait_settled()
+            except InstrumentOutageError as err:
+                self._leave_pending("trigger", err)
+                return
             except Exception as err:
                 complete(status, err)
                 return
@@ -230,6 +262,8 @@ class LockIn(Device):
                     self.sensitivity.set(new_index).wait()
                 raise AutorangeError(f"{self.name}: the signal was not in range after "
                                      f"{self.autorange_max_steps} sensitivity steps")
+            except InstrumentOutageError as err:
+                self._leave_pending("autorange", err)
             except Exception as err:
                 complete(status, err if isinstance(err, AutorangeError) else AutorangeError(
                     f"{self.name}: autorange failed: {err}"))

@@ -4,7 +4,9 @@ Three small behaviours on top of ophyd's EPICS signals, written as mixins so
 that ``devices.fakes`` can put the same behaviour on ophyd's fake signals:
 
 * a setting served as ``NAME`` with its readback ``NAME_RBV``, checked against
-  the instrument's allowed values *before* anything is written;
+  the instrument's allowed values *before* anything is written, whose ``set``
+  finishes once the IOC has completed the put and the readback shows the value
+  (no set thread; a newer set supersedes an older one);
 * default engineering units for PVs that serve none, so that every descriptor
   carries units a plot can use;
 * a bi-style flag (0 = no, 1 = yes) read as a Python bool and described as
@@ -13,13 +15,22 @@ that ``devices.fakes`` can put the same behaviour on ophyd's fake signals:
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Sequence
 
 from ophyd import EpicsSignal, EpicsSignalRO, Signal
+from ophyd.status import Status
+
+from devices.waiting import complete
+
+logger = logging.getLogger(__name__)
 
 SETTING_WRITE_TIMEOUT = 10.0
 """Wall seconds a setting's readback may take to follow a put before the set fails."""
+READBACK_MATCH = 1e-9
+"""Relative difference (of max(|value|, 1)) below which a numeric readback shows the value."""
 
 
 class SettingRangeError(ValueError):
@@ -46,13 +57,17 @@ class CheckedSettingMixin:
 
     ``choices`` are enum strings; an integer is taken as an index into them. A
     string setting without ``choices`` takes the enum strings the IOC serves.
+    ``parent_check`` names a method of the parent device that takes the number
+    and raises if the device refuses it (a limit that depends on the device's state).
     """
 
     def __init__(self, *args, allowed: tuple[float, float] | None = None,
-                 choices: Sequence[str] | None = None, whole: bool = False, **kwargs):
+                 choices: Sequence[str] | None = None, whole: bool = False,
+                 parent_check: str | None = None, **kwargs):
         self.allowed = allowed
         self.choices = tuple(choices) if choices is not None else None
         self.whole = whole
+        self.parent_check = parent_check
         super().__init__(*args, **kwargs)
 
     def normalise(self, value):
@@ -84,7 +99,9 @@ class CheckedSettingMixin:
         if self.whole:
             if not number.is_integer():
                 raise SettingRangeError(f"{self.name}: {value!r} is not a whole number")
-            return int(number)
+            number = int(number)
+        if self.parent_check is not None and self.parent is not None:
+            getattr(self.parent, self.parent_check)(number)
         return number
 
     @property
@@ -99,6 +116,132 @@ class CheckedSettingMixin:
     def set(self, value, **kwargs):
         """Check and normalise ``value``, then set it (raises before any put)."""
         return super().set(self.normalise(value), **kwargs)
+
+
+class SettingTimeoutError(TimeoutError):
+    """A setting's put did not complete, or its readback did not show the value, in time."""
+
+
+class PutCompletionSetMixin:
+    """``set`` by put completion and readback: no thread, and a newer set supersedes.
+
+    ``set(value)`` puts with completion (``use_complete``) and returns a status
+    that finishes once the IOC has completed the put *and* the readback shows
+    ``value`` (in either order: an EPICS database posts the readback first, but
+    the two arrive on different client threads). A second ``set`` while one is
+    pending supersedes it: the older status finishes (it does not fail) and only
+    the newer value is waited for. After ``timeout`` wall seconds the status
+    fails with :class:`SettingTimeoutError` naming the setting, the value and the
+    readback, unless the IOC went away meanwhile: then the status stays pending
+    (a RunEngine aborts a run on a failed status issued before a suspension)
+    and finishes if the readback later shows the value.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._set_lock = threading.Lock()
+        self._pending_set: Status | None = None
+
+    def readback_shows(self, value) -> bool:
+        """True if the readback shows ``value`` (the string, or the number within rounding)."""
+        readback = self.get()
+        if readback is None:
+            return False
+        if isinstance(value, str) or isinstance(readback, str):
+            return str(readback) == str(value)
+        try:
+            readback, value = float(readback), float(value)
+        except (TypeError, ValueError):
+            return False
+        return abs(readback - value) <= READBACK_MATCH * max(abs(value), 1.0)
+
+    def set(self, value, *, timeout: float | None = None, settle_time: float | None = None):
+        """Put ``value`` with completion; see the class docstring.
+
+        Parameters
+        ----------
+        value
+            The value to write (already checked by the setting's own checks).
+        timeout : float, optional
+            Wall seconds; default the signal's ``write_timeout``.
+        settle_time : float, optional
+            Wall seconds added after completion.
+
+        Returns
+        -------
+        ophyd.status.Status
+        """
+        if timeout is None:
+            timeout = getattr(self, "write_timeout", None) or SETTING_WRITE_TIMEOUT
+        status = Status(self, settle_time=settle_time)
+        state = {"put_done": False, "outage": False}
+        lock = threading.Lock()
+
+        def evaluate(*args, **kwargs):
+            with lock:
+                ready = state["put_done"] or state["outage"]
+            if ready and not status.done and self.readback_shows(value):
+                complete(status)
+
+        def put_completed(*args, **kwargs):
+            with lock:
+                state["put_done"] = True
+            evaluate()
+
+        def connection_changed(*args, connected=None, **kwargs):
+            if connected is False:
+                with lock:
+                    state["outage"] = True
+
+        def time_out():
+            if status.done:
+                return
+            with lock:
+                outage = state["outage"] or not self.connected
+                state["outage"] = outage
+                put_done = state["put_done"]
+            if outage:
+                logger.warning("%s: the IOC went away during the set to %r; the set is left "
+                               "pending until the readback shows it", self.name, value)
+                return
+            what = ("the readback did not show it" if put_done
+                    else "the IOC did not complete the put")
+            complete(status, SettingTimeoutError(
+                f"{self.name}: set to {value!r} not done within {timeout:g} s: {what} "
+                f"(readback {self._readback_text()})"))
+
+        timer = threading.Timer(timeout, time_out)
+        timer.daemon = True
+        value_subscription = self.subscribe(evaluate, run=False)
+        meta_subscription = self.subscribe(connection_changed, event_type=self.SUB_META,
+                                           run=False)
+
+        def clean_up(finished):
+            timer.cancel()
+            self.unsubscribe(value_subscription)
+            self.unsubscribe(meta_subscription)
+            with self._set_lock:
+                if self._pending_set is finished:
+                    self._pending_set = None
+
+        status.add_callback(clean_up)
+        try:
+            self.put(value, use_complete=True, callback=put_completed)
+        except Exception as err:
+            complete(status, err)
+            raise
+        with self._set_lock:
+            previous, self._pending_set = self._pending_set, status
+        if previous is not None:
+            complete(previous)  # superseded: the newer set is the one to wait for
+        timer.start()
+        return status
+
+    def _readback_text(self) -> str:
+        try:
+            return repr(self.get())
+        except Exception as err:  # noqa: BLE001 - disconnected, timed out: a message must not raise
+            return f"unknown ({type(err).__name__}: {err})"
 
 
 class RbvPairMixin:
@@ -130,8 +273,12 @@ class FlagMixin:
         return description
 
 
-class EpicsSetting(RbvPairMixin, CheckedSettingMixin, DefaultUnitsMixin, EpicsSignal):
-    """A checked setting ``NAME`` with readback ``NAME_RBV``, monitored.
+class EpicsSetting(RbvPairMixin, CheckedSettingMixin, PutCompletionSetMixin, DefaultUnitsMixin,
+                   EpicsSignal):
+    """A checked setting ``NAME`` with readback ``NAME_RBV``, monitored, set by put completion.
+
+    ``set`` checks the value, then finishes once the IOC completed the put and the
+    readback shows it (see :class:`PutCompletionSetMixin`).
 
     Parameters
     ----------

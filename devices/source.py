@@ -16,7 +16,6 @@ logger = logging.getLogger(__name__)
 
 CURRENT_RANGE = 1.05  # A, the 1 A range with its over-range (:SOUR:CURR)
 VOLTAGE_LIMIT_RANGE = (0.2, 21.0)  # V (:SENS:VOLT:PROT)
-SETPOINT_MATCH = 1e-9  # A: the setpoint readback shows the value written
 
 
 class CurrentLimitError(ValueError):
@@ -39,11 +38,15 @@ class CurrentSource(Device):
     """A dc current source: a movable bias current with output enable and compliance.
 
     ``set(current)`` checks ``|current| <= current_limit`` before anything is
-    written, puts the setpoint and, with the output on, finishes once
-    ``settled_readings`` consecutive measurements delivered after the put are
-    within ``current_tolerance`` of the target. If the source reports compliance
-    instead, the status fails with :class:`ComplianceError`; every reading
-    carries ``compliance_tripped``.
+    written, then puts the setpoint with completion. With the output on it
+    finishes once the IOC has completed the put, the setpoint readback shows the
+    value, and ``settled_readings`` measurements that the IOC posted at or after
+    that readback are within ``current_tolerance`` of the target. An IOC with
+    database semantics posts the new measurement before it completes the put, so
+    one confirmation costs no wait; a measurement that comes later (a polled
+    instrument) is waited for. If the source reports compliance instead, the
+    status fails with :class:`ComplianceError`; every reading carries
+    ``compliance_tripped``. A move the IOC's outage interrupts stays pending.
 
     Parameters
     ----------
@@ -73,12 +76,11 @@ class CurrentSource(Device):
     egu = "A"
     fresh_reading_timeout = 5.0
     """Wall seconds to wait for the IOC to deliver the measurements after a put."""
-    settled_readings = 2
-    """Consecutive measurements after the put that must agree before set() decides.
+    settled_readings = 1
+    """Measurements posted at or after the put's readback that must agree before set() decides.
 
-    The first measurement an IOC delivers after a put may have been acquired
-    across the change (a polled instrument; the simulator publishes a tick's
-    measurement after a put that its physics step did not see yet).
+    Measurements count by the IOC's own timestamps, so the order in which the
+    client's threads deliver the put completion and the monitors does not matter.
     """
 
     @property
@@ -114,31 +116,50 @@ class CurrentSource(Device):
         amps = self.check_current(value)
         status = DeviceStatus(self, call_stop_on_failure=False)
         if self.output_enabled.get() != "On":
-            setpoint_status = self.current.set(amps)
-            setpoint_status.add_callback(
+            written = self.current.set(amps)
+            written.add_callback(
                 lambda done: complete(status, None if done.success else done.exception()))
             return status
 
         tolerance = float(self.current_tolerance.get())
+        lock = threading.Lock()
+        # since: the IOC timestamp of the readback showing the value; measurements count from it
+        state = {"since": None, "counted": None, "delivering": 0, "tripped": 0}
 
-        consecutive = {"delivering": 0, "tripped": 0}
-
-        def check(*args, **kwargs):
-            # Measurements count once the setpoint readback shows the new value; the
-            # first of them may still have been taken across the change.
-            readback = self.current.get()
-            if readback is None or abs(readback - amps) > SETPOINT_MATCH:
-                return
-            tripped = bool(self.compliance_tripped.get())
-            delivering = not tripped and abs(self.measured_current.get() - amps) <= tolerance
-            consecutive["tripped"] = consecutive["tripped"] + 1 if tripped else 0
-            consecutive["delivering"] = consecutive["delivering"] + 1 if delivering else 0
-            if consecutive["tripped"] >= self.settled_readings:
-                complete(status, ComplianceError(
-                    f"{self.name}: in compliance at {self.voltage_limit.get():g} V: "
-                    f"{self.measured_current.get():.6g} A measured of {amps:g} A set"))
-            elif consecutive["delivering"] >= self.settled_readings:
+        def evaluate(*args, **kwargs):
+            with lock:
+                since = state["since"]
+                measured_at = self.measured_current.timestamp
+                if status.done or since is None or measured_at is None or measured_at < since:
+                    return
+                tripped = bool(self.compliance_tripped.get())
+                tripped_fresh = (self.compliance_tripped.timestamp or -math.inf) >= since
+                delivering = (not tripped
+                              and abs(float(self.measured_current.get()) - amps) <= tolerance)
+                if measured_at == state["counted"] and not (tripped and tripped_fresh):
+                    return
+                state["counted"] = measured_at
+                state["tripped"] = state["tripped"] + 1 if tripped and tripped_fresh else 0
+                state["delivering"] = state["delivering"] + 1 if delivering else 0
+                decided = None
+                if state["tripped"] >= self.settled_readings:
+                    decided = ComplianceError(
+                        f"{self.name}: in compliance at {self.voltage_limit.get():g} V: "
+                        f"{self.measured_current.get():.6g} A measured of {amps:g} A set")
+                elif state["delivering"] >= self.settled_readings:
+                    decided = True
+            if decided is True:
                 complete(status)
+            elif decided is not None:
+                complete(status, decided)
+
+        def written_done(written):
+            if not written.success:
+                complete(status, written.exception())
+                return
+            with lock:
+                state["since"] = self.current.timestamp or -math.inf
+            evaluate()
 
         outage = threading.Event()
 
@@ -147,6 +168,8 @@ class CurrentSource(Device):
                 outage.set()
 
         def time_out():
+            if status.done:
+                return
             if outage.is_set() or not self.measured_current.connected:
                 # A RunEngine aborts the run on any failed status issued before a suspension,
                 # even once the connection guard has resumed and rewound the plan (which puts
@@ -156,25 +179,35 @@ class CurrentSource(Device):
                                "left pending (the connection guard rewinds the plan, which "
                                "puts again)", self.name, amps)
                 return
+            put_text = ("" if state["since"] is not None
+                        else "; the put was not completed with the readback showing it")
             complete(status, TimeoutError(
                 f"{self.name}: no measured current within {tolerance:g} A of {amps:g} A "
                 f"{self.fresh_reading_timeout:g} s after the put (measured "
                 f"{_last_reading(self.measured_current)}, setpoint reads "
-                f"{_last_reading(self.current)})"))
+                f"{_last_reading(self.current)}{put_text})"))
 
         timer = threading.Timer(self.fresh_reading_timeout, time_out)
         timer.daemon = True
+        subscriptions = []
 
         def clean_up(finished):
             timer.cancel()
-            self.compliance_tripped.unsubscribe(subscription)
-            self.measured_current.unsubscribe(meta_subscription)
+            for signal, subscription in subscriptions:
+                signal.unsubscribe(subscription)
+            subscriptions.clear()
 
-        meta_subscription = self.measured_current.subscribe(
-            connection_changed, event_type=self.measured_current.SUB_META, run=False)
-        self.current.put(amps)
-        subscription = self.compliance_tripped.subscribe(check, run=False)
+        subscriptions.append((self.measured_current, self.measured_current.subscribe(
+            connection_changed, event_type=self.measured_current.SUB_META, run=False)))
+        for signal in (self.measured_current, self.compliance_tripped):
+            subscriptions.append((signal, signal.subscribe(evaluate, run=False)))
         status.add_callback(clean_up)
+        try:
+            written = self.current.set(amps)
+        except Exception as err:
+            complete(status, err)
+            raise
+        written.add_callback(written_done)
         timer.start()
         return status
 

@@ -18,8 +18,10 @@ Two ways to say where the IOCs are:
 ``Station.connect`` waits for every PV at once and reports all that are
 missing; it then copies the sample environment's constants into the devices
 (sample temperature limit, excitation gain, a nominal susceptometer
-calibration) and, when the simulator answers, its speed-up into their
-``time_scale``.
+calibration), arms the controller's temperature limit on the sample input
+from the mounted sample's limit (and again whenever a sample is mounted), and
+gives the timed devices one clock: the simulation clock when the simulator
+answers, the wall clock otherwise (:mod:`devices.clock`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from ophyd import Device
 
+from devices.clock import SimulationClock, WallClock
 from devices.derived import LagCorrectedTemperature
 from devices.environment import SampleEnvironment, SimulationDiagnostics
 from devices.source import CurrentSource
@@ -60,6 +63,8 @@ NOMINAL_PICKUP_FIELD = 0.2  # Oe, Hac amplitude
 
 SIMULATION_GRACE = 1.0
 """Wall seconds the optional simulation PVs get once every instrument has connected."""
+INPUT_LIMIT_TIMEOUT = 5.0
+"""Wall seconds connect() waits for the controller to read back the sample input's limit."""
 
 
 class StationConnectionError(ConnectionError):
@@ -156,6 +161,8 @@ class Station:
         Present only with the simulator (after :meth:`connect`, only if it answered).
     transport_temperature, susceptometer_temperature : LagCorrectedTemperature
         The sample temperature each lock-in's reading refers to (made here, not passed).
+    clock : WallClock or SimulationClock
+        The clock every timed device measures physical waits on (set by :meth:`connect`).
     """
 
     cryostat: TemperatureController
@@ -165,6 +172,7 @@ class Station:
     simulation: SimulationDiagnostics | None = None
     transport_temperature: LagCorrectedTemperature = field(init=False)
     susceptometer_temperature: LagCorrectedTemperature = field(init=False)
+    clock: WallClock | SimulationClock = field(init=False, default_factory=WallClock)
 
     def __post_init__(self) -> None:
         self.transport_temperature = LagCorrectedTemperature(
@@ -181,12 +189,12 @@ class Station:
     def devices(self) -> list[Device]:
         """Every device of the station (the simulation only if present)."""
         present = [getattr(self, entry.name) for entry in fields(self)]
-        return [device for device in present if device is not None]
+        return [device for device in present if isinstance(device, Device)]
 
     @property
     def timed_devices(self) -> list[Device]:
-        """Devices whose waits are in physical seconds (they have a ``time_scale``)."""
-        return [device for device in self.devices if hasattr(device, "time_scale")]
+        """Devices whose waits are in physical seconds (they have a ``clock``)."""
+        return [device for device in self.devices if hasattr(device, "clock")]
 
     def connect(self, timeout: float = 10.0) -> Station:
         """Wait for every PV; then set the devices up from the sample environment.
@@ -222,19 +230,22 @@ class Station:
                 self.simulation = None
             elif simulation_missing:
                 raise StationConnectionError(simulation_missing, timeout)
+        self._apply_clock()
         self._apply_environment()
-        self._apply_time_scale()
         return self
 
     def _apply_environment(self) -> None:
         environment = self.environment
-        limit = self.cryostat.sample_temperature_limit
+        cryostat = self.cryostat
+        limit = cryostat.sample_temperature_limit
 
         def follow_sample_limit(value=None, **kwargs):
             if value is not None:
                 limit.put(float(value))
+                self._arm_sample_input_limit(float(value))
 
         limit.put(float(environment.max_safe_temperature.get()))
+        self.arm_sample_input_limit().wait(INPUT_LIMIT_TIMEOUT)
         environment.max_safe_temperature.subscribe(follow_sample_limit, run=False)
         self.transport.excitation_gain.put(float(environment.excitation_gain.get()))
         if not math.isfinite(float(self.susceptometer.calibration_scale.get())):
@@ -246,12 +257,39 @@ class Station:
                        f"{NOMINAL_PICKUP_FREQUENCY:g} Hz, {NOMINAL_PICKUP_FIELD:g} Oe; "
                        f"phase not calibrated")
 
-    def _apply_time_scale(self) -> None:
-        time_scale = 1.0
+    def arm_sample_input_limit(self):
+        """Write the controller's sample-input limit from the mounted sample's limit.
+
+        Reads the sample environment's ``max_safe_temperature``; idempotent (a
+        limit already read back is not written again).
+
+        Returns
+        -------
+        ophyd.status.Status
+            Finishes when the controller reads the limit back.
+        """
+        return self._arm_sample_input_limit(float(self.environment.max_safe_temperature.get()))
+
+    def _arm_sample_input_limit(self, kelvin: float):
+        status = self.cryostat.apply_sample_input_limit(kelvin)
+
+        def report(done):
+            if not done.success:
+                logger.error("%s: the sample input's temperature limit was not armed at "
+                             "%g K: %s", self.cryostat.name, kelvin, done.exception())
+
+        status.add_callback(report)
+        return status
+
+    def _apply_clock(self) -> None:
+        self.clock.close()
         if self.simulation is not None:
-            time_scale = 1.0 / float(self.simulation.speedup.get())
+            self.clock = SimulationClock(self.simulation.simulated_time,
+                                         speedup=float(self.simulation.speedup.get()))
+        else:
+            self.clock = WallClock()
         for device in self.timed_devices:
-            device.time_scale = time_scale
+            device.clock = self.clock
 
 
 def build_station(prefix: str = DEFAULT_PREFIX, config_path: str | Path | None = None) -> Station:

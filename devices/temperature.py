@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignalRO
+from ophyd.status import Status
 
+from devices.clock import ClockedDevice
 from devices.signals import EpicsMeasurement, EpicsSetting, Quantity
 from devices.waiting import ToleranceHold, complete
 
@@ -21,6 +22,13 @@ CONTROL_MODES = ("Off", "Closed Loop", "Zone", "Open Loop")
 CONTROL_INPUTS = ("None", "A", "B", "C", "D")
 CONTROLLING_MODES = ("Closed Loop", "Zone")
 SETPOINT_MATCH = 1e-6  # K: the setpoint readback shows the value written
+INPUT_LIMIT_RANGE = (0.0, 9999.0)  # K, LakeShore 336 TLIMIT +nnnn.nnn (0 = off)
+HOLD_MARGIN = 5.0
+"""K below the sample's limit that stop() holds at most (default of ``hold_margin``)."""
+TARGET_MARGIN = 1.0
+"""K below the sample's limit that a target may reach (default of ``target_margin``)."""
+STOP_WRITE_TIMEOUT = 5.0
+"""Wall seconds stop() waits for each of its puts."""
 
 
 class TemperatureLimitError(ValueError):
@@ -35,19 +43,29 @@ class TemperatureMoveInterruptedError(RuntimeError):
     """A pending ``set`` ended by ``stop()`` or by a newer ``set``."""
 
 
-class TemperatureController(Device):
+class TemperatureController(ClockedDevice, Device):
     """A LakeShore 336 whose loop 1 controls the stage, read on the sample sensor.
 
     A movable: ``set(target)`` checks the target against the hardware range, the
-    configured range and the mounted sample's limit before anything is written,
-    puts the setpoint, and returns a status that finishes once the *sample*
-    sensor (input B, which lags the stage) has stayed within ``tolerance`` of the
-    target for ``hold_time``. Setting the present setpoint again works the same
-    way, so it completes. ``stop()`` holds the present stage temperature when the
-    controller is moving.
+    configured range and :meth:`max_target` (the mounted sample's limit less
+    ``target_margin``) before anything is written, puts the setpoint, and returns
+    a status that finishes once the *sample* sensor (input B, which lags the
+    stage) has stayed within ``tolerance`` of the target for ``hold_time``.
+    Setting the present setpoint again works the same way, so it completes. A
+    raw ``setpoint.set()`` (or ``put``) is held to :meth:`max_target` too.
 
-    Times (``hold_time``, timeouts) are physical seconds; ``time_scale`` (wall
-    seconds per physical second, 1 for a real cryostat) converts them.
+    ``stop()`` holds the present stage temperature when the controller is
+    moving, never above :meth:`hold_ceiling` (the sample's limit less
+    ``hold_margin``), and lowers an idle setpoint that sits above it.
+
+    Temperatures are read in kelvin (``IN1:Kelvin``, ``IN2:Kelvin``: LakeShore
+    ``KRDG?``) whatever the inputs' display units. The controller's own last line
+    of defence is the sample input's temperature limit (``IN2:TLimit``, LakeShore
+    ``TLIMIT``), which :meth:`apply_sample_input_limit` arms.
+
+    Times (``hold_time``, timeouts) are physical seconds, measured on the
+    device's clock (:mod:`devices.clock`; the hold on the simulation clock when
+    there is one).
 
     Parameters
     ----------
@@ -55,14 +73,18 @@ class TemperatureController(Device):
         PV prefix of the controller, e.g. ``"TCS:TC:"``.
     name : str
         Device name; signal names derive from it.
+    time_scale : float
+        Wall seconds per physical second of the default wall clock.
+    clock : WallClock or SimulationClock, optional
+        The clock to measure holds on.
     """
 
-    sample_temperature = Cpt(EpicsMeasurement, "IN2", units="K", kind="hinted",
-                             doc="Sample sensor (input B)")
-    stage_temperature = Cpt(EpicsMeasurement, "IN1", units="K", kind="normal",
-                            doc="Stage sensor (input A), the one loop 1 controls")
+    sample_temperature = Cpt(EpicsMeasurement, "IN2:Kelvin", units="K", kind="hinted",
+                             doc="Sample sensor (input B), K whatever its display units")
+    stage_temperature = Cpt(EpicsMeasurement, "IN1:Kelvin", units="K", kind="normal",
+                            doc="Stage sensor (input A, the one loop 1 controls), K")
     setpoint = Cpt(EpicsSetting, "OUT1:SP", allowed=SETPOINT_RANGE, units="K", kind="normal",
-                   doc="Loop 1 setpoint")
+                   parent_check="check_setpoint", doc="Loop 1 setpoint, at most max_target()")
     heater_output = Cpt(EpicsMeasurement, "HTR1", units="%", kind="normal",
                         doc="Heater 1 output, percent of the range")
 
@@ -79,6 +101,9 @@ class TemperatureController(Device):
     proportional_gain = Cpt(EpicsSetting, "P1", allowed=GAIN_RANGE, kind="config")
     integral_gain = Cpt(EpicsSetting, "I1", allowed=GAIN_RANGE, kind="config")
     derivative_gain = Cpt(EpicsSetting, "D1", allowed=DERIVATIVE_RANGE, kind="config")
+    sample_input_limit = Cpt(EpicsSetting, "IN2:TLimit", allowed=INPUT_LIMIT_RANGE, units="K",
+                             kind="config", doc="Input B temperature limit (TLIMIT): above it "
+                             "the controller turns every output off; 0 = off")
     sample_sensor_units = Cpt(EpicsSignalRO, "IN2:Units_RBV", string=True, auto_monitor=True,
                               kind="config")
     stage_sensor_units = Cpt(EpicsSignalRO, "IN1:Units_RBV", string=True, auto_monitor=True,
@@ -90,6 +115,10 @@ class TemperatureController(Device):
                       doc="Highest target set() accepts (the cryostat's own limit)")
     sample_temperature_limit = Cpt(Quantity, value=SETPOINT_RANGE[1], units="K", kind="config",
                                    doc="Maximum safe temperature of the mounted sample")
+    target_margin = Cpt(Quantity, value=TARGET_MARGIN, units="K", kind="config",
+                        doc="Targets stay at least this far below the sample's limit")
+    hold_margin = Cpt(Quantity, value=HOLD_MARGIN, units="K", kind="config",
+                      doc="stop() holds at least this far below the sample's limit")
     tolerance = Cpt(Quantity, value=0.1, units="K", kind="config",
                     doc="How close the sample must stay to the target")
     hold_time = Cpt(Quantity, value=30.0, units="s", kind="config",
@@ -99,9 +128,8 @@ class TemperatureController(Device):
     approach_margin = 900.0
     """Physical seconds added to the expected ramp duration for the default timeout."""
 
-    def __init__(self, prefix: str = "", *, name: str, time_scale: float = 1.0, **kwargs):
+    def __init__(self, prefix: str = "", *, name: str, **kwargs):
         super().__init__(prefix, name=name, **kwargs)
-        self.time_scale = time_scale
         self._lock = threading.Lock()
         self._pending: DeviceStatus | None = None
 
@@ -112,14 +140,43 @@ class TemperatureController(Device):
 
     @property
     def limits(self) -> tuple[float, float]:
-        """The range of targets set() accepts now (K), the sample's limit included."""
+        """The range of targets set() accepts now (K), up to :meth:`max_target`."""
         low, high = self._allowed_range()
-        return low, min(high, float(self.sample_temperature_limit.get()))
+        return low, min(high, self.max_target())
 
     def _allowed_range(self) -> tuple[float, float]:
         low = max(SETPOINT_RANGE[0], float(self.lower_limit.get()))
         high = min(SETPOINT_RANGE[1], float(self.upper_limit.get()))
         return low, high
+
+    def max_target(self) -> float:
+        """The highest target (K): the sample's limit less ``target_margin``."""
+        return float(self.sample_temperature_limit.get()) - float(self.target_margin.get())
+
+    def hold_ceiling(self) -> float:
+        """The highest setpoint stop() leaves (K): the sample's limit less ``hold_margin``."""
+        ceiling = float(self.sample_temperature_limit.get()) - float(self.hold_margin.get())
+        return max(SETPOINT_RANGE[0], min(ceiling, self.max_target(), SETPOINT_RANGE[1]))
+
+    def _above_max_target(self, kelvin: float) -> str | None:
+        highest = self.max_target()
+        if kelvin <= highest:
+            return None
+        return (f"{kelvin:g} K is above the highest target {highest:g} K (the mounted sample's "
+                f"maximum safe temperature {float(self.sample_temperature_limit.get()):g} K "
+                f"less the target margin {float(self.target_margin.get()):g} K)")
+
+    def check_setpoint(self, kelvin: float) -> None:
+        """Refuse a raw setpoint above :meth:`max_target` (``setpoint.set`` and ``put`` call this).
+
+        Raises
+        ------
+        TemperatureLimitError
+            Naming the value, the highest target and the sample's limit.
+        """
+        refusal = self._above_max_target(float(kelvin))
+        if refusal is not None:
+            raise TemperatureLimitError(f"{self.setpoint.name}: {refusal}")
 
     def check_target(self, target) -> float:
         """Return ``target`` as kelvin if set() may go there, else raise.
@@ -128,7 +185,7 @@ class TemperatureController(Device):
         ------
         TemperatureLimitError
             With the value and the limit it breaks: not a finite number, outside the
-            controller's range, or above the mounted sample's maximum safe temperature.
+            controller's range, or above :meth:`max_target`.
         """
         try:
             kelvin = float(target)
@@ -142,19 +199,13 @@ class TemperatureController(Device):
             raise TemperatureLimitError(
                 f"{self.name}: target {kelvin:g} K is outside the allowed range "
                 f"{low:g} to {high:g} K")
-        sample_limit = float(self.sample_temperature_limit.get())
-        if kelvin > sample_limit:
-            raise TemperatureLimitError(
-                f"{self.name}: target {kelvin:g} K is above the mounted sample's maximum "
-                f"safe temperature {sample_limit:g} K")
+        refusal = self._above_max_target(kelvin)
+        if refusal is not None:
+            raise TemperatureLimitError(f"{self.name}: target {refusal}")
         return kelvin
 
     def _check_ready(self, kelvin: float) -> None:
         """Refuse a set() the controller cannot carry out as configured."""
-        units = self.sample_sensor_units.get()
-        if units != "K":
-            raise ValueError(f"{self.name}: the sample sensor reads in {units!r}, not 'K'; "
-                             f"set its units to K before moving")
         mode = self.control_mode.get()
         if mode not in CONTROLLING_MODES:
             raise ValueError(f"{self.name}: loop 1 is in mode {mode!r}; set() needs one of "
@@ -193,7 +244,8 @@ class TemperatureController(Device):
         DeviceStatus
             Finishes when the sample sensor has stayed within ``tolerance`` of
             ``target`` for ``hold_time``; fails with :class:`TemperatureTimeoutError`
-            after ``timeout``, or :class:`TemperatureMoveInterruptedError` on ``stop()``.
+            after ``timeout``, or :class:`TemperatureMoveInterruptedError` on ``stop()``
+            or a newer ``set``.
 
         Raises
         ------
@@ -206,7 +258,8 @@ class TemperatureController(Device):
             timeout = self.expected_timeout(kelvin)
         tolerance = float(self.tolerance.get())
         hold_seconds = float(self.hold_time.get())
-        hold = ToleranceHold(kelvin, tolerance, hold_seconds * self.time_scale)
+        hold = ToleranceHold(kelvin, tolerance, hold_seconds)
+        clock = self.clock
         status = DeviceStatus(self, call_stop_on_failure=False)
         with self._lock:
             previous, self._pending = self._pending, status
@@ -221,7 +274,7 @@ class TemperatureController(Device):
         def check(value=None, **kwargs):
             if status.done:
                 return
-            if hold.update(value, time.monotonic()) and setpoint_reads_target():
+            if hold.update(value, clock.now()) and setpoint_reads_target():
                 complete(status)
 
         def time_out():
@@ -232,7 +285,11 @@ class TemperatureController(Device):
                 f"{kelvin:g} K for {hold_seconds:g} s within {timeout:g} s "
                 f"(sample now {last_text}, setpoint reads {self.setpoint.get():g} K)"))
 
-        timer = threading.Timer(timeout * self.time_scale, time_out)
+        def setpoint_written(written):
+            if not written.success:
+                complete(status, written.exception())
+
+        timer = threading.Timer(clock.wall_seconds(timeout), time_out)
         timer.daemon = True
 
         def clean_up(finished):
@@ -243,7 +300,7 @@ class TemperatureController(Device):
                     self._pending = None
 
         try:
-            self.setpoint.put(kelvin)
+            written = self.setpoint.set(kelvin)
         except Exception as err:
             complete(status, err)
             with self._lock:
@@ -252,28 +309,67 @@ class TemperatureController(Device):
             raise
         subscription = self.sample_temperature.subscribe(check, run=False)
         status.add_callback(clean_up)
+        written.add_callback(setpoint_written)
         timer.start()
         return status
 
+    def apply_sample_input_limit(self, kelvin: float) -> Status:
+        """Arm the controller's temperature limit on the sample input (``TLIMIT B``).
+
+        Idempotent: a limit the controller already reads back is not written again.
+
+        Parameters
+        ----------
+        kelvin : float
+            The mounted sample's maximum safe temperature, K (0 turns the limit off).
+
+        Returns
+        -------
+        ophyd.status.Status
+            Finishes when the controller reads the limit back.
+        """
+        kelvin = float(kelvin)
+        if self.sample_input_limit.readback_shows(kelvin):
+            status = Status(self.sample_input_limit)
+            status.set_finished()
+            return status
+        return self.sample_input_limit.set(kelvin)
+
     def stop(self, *, success: bool = False) -> None:
-        """Hold the present stage temperature if the controller is moving.
+        """Hold the present stage temperature if the controller is moving, never above the ceiling.
 
         Moving means a pending ``set`` or a stage more than ``tolerance`` away from
         the setpoint (a ramp or a step under way). Then ramping goes off and the
-        setpoint goes to the stage reading, and a pending ``set`` fails. An idle
-        controller is left alone: the RunEngine calls ``stop`` at the end of every
-        plan that moved it.
+        setpoint goes to the stage reading, at most :meth:`hold_ceiling`, and a
+        pending ``set`` fails. An idle controller is left alone (the RunEngine
+        calls ``stop`` at the end of every plan that moved it) unless its setpoint
+        is above :meth:`hold_ceiling`: then the setpoint comes down to it.
         """
         with self._lock:
             pending, self._pending = self._pending, None
-        stage = float(self.stage_temperature.get())
-        setpoint = float(self.setpoint.get())
-        if pending is None and abs(stage - setpoint) <= float(self.tolerance.get()):
+        ceiling = self.hold_ceiling()
+        stage = _finite_or_none(self.stage_temperature.get())
+        setpoint = _finite_or_none(self.setpoint.get())
+        moving = (pending is not None or stage is None or setpoint is None
+                  or abs(stage - setpoint) > float(self.tolerance.get()))
+        if not moving and setpoint <= ceiling:
             return
-        hold_at = min(max(stage, SETPOINT_RANGE[0]), SETPOINT_RANGE[1])
-        # Setpoint first: a LakeShore switched out of ramping mid-ramp jumps to the target.
-        self.setpoint.put(hold_at, use_complete=True, wait=True, timeout=5.0)
-        self.ramp_enabled.put("Off", use_complete=True, wait=True, timeout=5.0)
-        if pending is not None:
-            complete(pending, TemperatureMoveInterruptedError(
-                f"{self.name}: stopped; holding the stage at {hold_at:.3f} K"))
+        start_from = stage if stage is not None else setpoint
+        hold_at = ceiling if start_from is None else min(max(start_from, SETPOINT_RANGE[0]),
+                                                         ceiling)
+        try:
+            # Setpoint first: a LakeShore switched out of ramping mid-ramp jumps to the target.
+            self.setpoint.set(hold_at).wait(STOP_WRITE_TIMEOUT)
+            self.ramp_enabled.set("Off").wait(STOP_WRITE_TIMEOUT)
+        finally:
+            if pending is not None:
+                complete(pending, TemperatureMoveInterruptedError(
+                    f"{self.name}: stopped; holding the stage at {hold_at:.3f} K"))
+
+
+def _finite_or_none(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -1,7 +1,7 @@
 """Waiting logic shared by the devices: holds, fresh monitor updates, one-shot statuses.
 
 Every wait here is in wall-clock seconds; devices convert physical seconds with
-their ``time_scale`` (wall seconds per physical second) before they get here.
+their clock (:mod:`devices.clock`) before they get here.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ def complete(status: StatusBase, exception: BaseException | None = None) -> bool
     except InvalidState:
         return False
     return True
+
+
+class InstrumentOutageError(ConnectionError):
+    """The IOC went away during a wait: the wait was abandoned, not failed.
+
+    A RunEngine aborts the run on any failed status issued before a suspension,
+    even once the connection guard has resumed and rewound the plan (which
+    triggers or moves again), so a device leaves such a status pending.
+    """
 
 
 class ToleranceHold:
@@ -65,12 +74,12 @@ class ToleranceHold:
 
 
 class FreshUpdates:
-    """Record when each of some signals last delivered a monitor update.
+    """Record when each of some signals last delivered a monitor update, and lost its IOC.
 
     Subscribes once and keeps the arrival time (``time.monotonic``) of the newest
     update of every signal, so a device can wait for readings that arrived after
     a given moment (the IOC polls its instrument; a value cached before a change
-    says nothing about the change).
+    says nothing about the change). A disconnection wakes every wait.
 
     Parameters
     ----------
@@ -81,13 +90,22 @@ class FreshUpdates:
     def __init__(self, signals: Iterable):
         self.signals = tuple(signals)
         self._arrivals = {signal.name: -math.inf for signal in self.signals}
+        self._lost = {signal.name: -math.inf for signal in self.signals}
         self._condition = threading.Condition()
         for signal in self.signals:
             signal.subscribe(self._updated, run=False)
+            signal.subscribe(self._connection_changed, event_type=signal.SUB_META, run=False)
 
     def _updated(self, *args, obj=None, **kwargs):
         with self._condition:
             self._arrivals[obj.name] = time.monotonic()
+            self._condition.notify_all()
+
+    def _connection_changed(self, *args, obj=None, connected=None, **kwargs):
+        if connected is None or connected:
+            return
+        with self._condition:
+            self._lost[obj.name] = time.monotonic()
             self._condition.notify_all()
 
     def stale(self, since: float) -> list[str]:
@@ -95,23 +113,53 @@ class FreshUpdates:
         with self._condition:
             return [name for name, arrival in self._arrivals.items() if arrival < since]
 
-    def wait_after(self, since: float, timeout: float) -> None:
+    def lost_since(self, since: float) -> list[str]:
+        """Names of the signals that disconnected at or after ``since``, or are disconnected."""
+        with self._condition:
+            lost = {name for name, moment in self._lost.items() if moment >= since}
+        lost.update(signal.name for signal in self.signals if not signal.connected)
+        return [signal.name for signal in self.signals if signal.name in lost]
+
+    def check_connected(self, since: float) -> None:
+        """Raise :class:`InstrumentOutageError` if a signal lost its IOC at or after ``since``."""
+        lost = self.lost_since(since)
+        if lost:
+            raise InstrumentOutageError(f"{', '.join(lost)} lost the IOC during the wait")
+
+    def wait_after(self, since: float, timeout: float, *, watch_from: float | None = None) -> None:
         """Block until every signal has delivered an update at or after ``since``.
+
+        Parameters
+        ----------
+        since : float
+            ``time.monotonic`` moment the updates must arrive after.
+        timeout : float
+            Wall seconds.
+        watch_from : float, optional
+            A disconnection at or after this moment abandons the wait; default now.
 
         Raises
         ------
+        InstrumentOutageError
+            As soon as a signal disconnects (or if one is disconnected at the timeout).
         TimeoutError
             After ``timeout`` wall seconds, naming the signals still waited for.
         """
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        watch_from = started if watch_from is None else watch_from
+        deadline = started + timeout
         with self._condition:
             while True:
                 missing = [name for name, arrival in self._arrivals.items() if arrival < since]
                 if not missing:
                     return
+                if any(moment >= watch_from for moment in self._lost.values()):
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"no fresh reading of {', '.join(missing)} within {timeout:.3g} s "
-                        f"(is the IOC publishing?)")
+                    break
                 self._condition.wait(remaining)
+        self.check_connected(watch_from)
+        raise TimeoutError(
+            f"no fresh reading of {', '.join(missing)} within {timeout:.3g} s "
+            f"(is the IOC publishing?)")

@@ -70,7 +70,9 @@ def recorded_puts(signal) -> list:
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    (80.0, "80 K is above the mounted sample's maximum safe temperature 77 K"),
+    (80.0, "80 K is above the highest target 76 K \\(the mounted sample's maximum safe "
+           "temperature 77 K less the target margin 1 K\\)"),
+    (76.5, "76.5 K is above the highest target 76 K"),
     (400.0, "400 K is outside the allowed range 0 to 325 K"),
     (-1.0, "-1 K is outside the allowed range 0 to 325 K"),
     (math.nan, "not finite"),

@@ -52,7 +52,7 @@ def test_devices_are_named_once_under_their_instrument_prefix():
                 "simulation"} <= set(names)
         assert station.bias_source is station.transport.bias
         assert station.bias_source.name == "transport_bias"
-        assert station.cryostat.sample_temperature.pvname == "TST:TC:IN2"
+        assert station.cryostat.sample_temperature.pvname == "TST:TC:IN2:Kelvin"
         assert station.cryostat.setpoint.setpoint_pvname == "TST:TC:OUT1:SP"
         assert station.cryostat.setpoint.pvname == "TST:TC:OUT1:SP_RBV"
         assert station.susceptometer.x.pvname == "TST:LIA1:X"
@@ -71,7 +71,7 @@ def test_a_configuration_file_names_each_real_ioc(tmp_path):
     station = build_station(config_path=path)
     try:
         assert station.simulation is None
-        assert station.cryostat.sample_temperature.pvname == "LS336:IN2"
+        assert station.cryostat.sample_temperature.pvname == "LS336:IN2:Kelvin"
         assert station.susceptometer.frequency.setpoint_pvname == "SR830A:FREQ"
         assert station.transport.sensitivity.pvname == "SR830B:SENS_RBV"
         assert station.bias_source.current.setpoint_pvname == "K2400:Curr"

@@ -1,0 +1,177 @@
+"""The clocks the devices measure physical waits on: lock-in settling, temperature holds.
+
+A device never sleeps for a physical time by hand; it asks its clock.
+
+* :class:`WallClock`: physical seconds are wall seconds times ``1 / time_scale``
+  (1 for real instruments; fake devices in unit tests run faster).
+* :class:`SimulationClock`: physical seconds are the simulator's own
+  ``SIM:Time_RBV``. The simulated IOC publishes it after every tick's
+  readings, so once a client has seen ``SIM:Time_RBV >= T`` it holds readings
+  computed at a simulated time of at least ``T``: a wait measured on it costs the
+  physical time however slow the machine is, with no fresh reading to wait for.
+
+:meth:`devices.station.Station.connect` gives every timed device the same clock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class WallClock:
+    """Physical time read off the wall clock.
+
+    Parameters
+    ----------
+    time_scale : float
+        Wall seconds per physical second (1 for a real station).
+    """
+
+    simulated = False
+    """Readings are not tied to this clock: a settled reading must still arrive after the wait."""
+
+    def __init__(self, time_scale: float = 1.0):
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(f"time_scale {time_scale!r} is not a positive number of wall "
+                             f"seconds per physical second")
+        self.time_scale = float(time_scale)
+
+    def now(self) -> float:
+        """Physical seconds on an arbitrary origin."""
+        return time.monotonic() / self.time_scale
+
+    def wall_seconds(self, physical: float) -> float:
+        """Wall seconds that ``physical`` seconds are expected to take."""
+        return physical * self.time_scale
+
+    def wait_until(self, when: float, timeout: float | None = None) -> bool:
+        """Block until :meth:`now` reaches ``when``; False if ``timeout`` wall seconds run out."""
+        remaining = (when - self.now()) * self.time_scale
+        if timeout is not None and remaining > timeout:
+            threading.Event().wait(timeout)
+            return False
+        if remaining > 0:
+            threading.Event().wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"WallClock(time_scale={self.time_scale:g})"
+
+
+class SimulationClock:
+    """Physical time as the simulator counts it: the ``SIM:Time_RBV`` monitor.
+
+    Parameters
+    ----------
+    time_signal : ophyd.Signal
+        The simulator's clock (simulated seconds), monitored.
+    speedup : float
+        Simulated seconds per wall second, for wall-time estimates (timeouts).
+    """
+
+    simulated = True
+    """Readings published before the clock: once it reads ``T``, readings of ``T`` are in."""
+
+    def __init__(self, time_signal, speedup: float):
+        if not (math.isfinite(speedup) and speedup > 0):
+            raise ValueError(f"speedup {speedup!r} is not a positive number")
+        self.time_signal = time_signal
+        self.time_scale = 1.0 / float(speedup)
+        self._condition = threading.Condition()
+        value = time_signal.get() if time_signal.connected else None
+        self._now = float(value) if value is not None else -math.inf
+        self._connected = bool(time_signal.connected)
+        self._subscriptions = (
+            time_signal.subscribe(self._ticked, run=False),
+            time_signal.subscribe(self._connection_changed, event_type=time_signal.SUB_META,
+                                  run=False),
+        )
+
+    def _ticked(self, value=None, **kwargs) -> None:
+        if value is None:
+            return
+        with self._condition:
+            self._now = float(value)
+            self._condition.notify_all()
+
+    def _connection_changed(self, connected=None, **kwargs) -> None:
+        if connected is None:
+            return
+        with self._condition:
+            self._connected = bool(connected)
+            self._condition.notify_all()
+
+    @property
+    def connected(self) -> bool:
+        with self._condition:
+            return self._connected
+
+    def now(self) -> float:
+        """The latest simulated time received, s (-inf before the first)."""
+        with self._condition:
+            return self._now
+
+    def wall_seconds(self, physical: float) -> float:
+        """Wall seconds that ``physical`` simulated seconds are expected to take."""
+        return physical * self.time_scale
+
+    def wait_until(self, when: float, timeout: float | None = None) -> bool:
+        """Block until the simulated time reaches ``when``.
+
+        Returns
+        -------
+        bool
+            True once reached; False after ``timeout`` wall seconds, or as soon as
+            the clock's IOC disconnects (the caller decides what an outage means).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while self._now < when:
+                if not self._connected:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Stop following the clock PV."""
+        for subscription in self._subscriptions:
+            self.time_signal.unsubscribe(subscription)
+
+    def __repr__(self) -> str:
+        return f"SimulationClock({self.time_signal.name}, speedup={1 / self.time_scale:g})"
+
+
+class ClockedDevice:
+    """Mixin: a device whose waits are in physical seconds, measured on :attr:`clock`.
+
+    ``time_scale`` (wall seconds per physical second) is kept for estimates and
+    for callers that only know a speed-up; setting it gives the device a
+    :class:`WallClock` of that scale.
+
+    Parameters
+    ----------
+    time_scale : float
+        Wall seconds per physical second of the default :class:`WallClock`.
+    clock : WallClock or SimulationClock, optional
+        The clock to use instead.
+    """
+
+    def __init__(self, *args, time_scale: float = 1.0, clock=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock = clock if clock is not None else WallClock(time_scale)
+
+    @property
+    def time_scale(self) -> float:
+        return self.clock.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self.clock = WallClock(value)
