@@ -9,9 +9,13 @@ choices as a queueserver parameter annotation, so that a queued item with a
 wrong type, an out-of-range number or an unknown choice is refused when it is
 added, with the reason, before it can run.
 
-The ranges here are the instruments' own; what depends on the mounted sample
-(the highest temperature, 1 K below its limit) is checked by the plan itself
-when it starts, before anything moves.
+The ranges here are the instruments' own, except temperatures: a queued target
+may be at most ``QUEUE_SAMPLE_LIMIT - TARGET_MARGIN`` (76 K), what the station can
+hold for the most delicate sample it measures (Mg/MgO, whose limit is 77 K) with the
+temperature guard tripping only above it. The mounted sample's own limit is
+checked again by the plan when it starts, before anything moves. A NaN passes the
+queueserver's range check (it compares false); the plan refuses it when it starts,
+before anything moves.
 """
 
 from __future__ import annotations
@@ -43,7 +47,10 @@ MEASUREMENT_PLANS = (transport_ramp, adaptive_transport_ramp, susceptibility_ram
 MAINTENANCE_PLANS = (expose_to_room_temperature, calibrate_susceptometer, source_protocol)
 """Plans that warm the sample on purpose or overwrite the calibration (the protocol does both)."""
 
-TEMPERATURE_RANGE = (validation.BASE_TEMPERATURE, SETPOINT_RANGE[1] - validation.LIMIT_CLEARANCE)
+QUEUE_SAMPLE_LIMIT = 77.0
+"""K, the limit of the Mg/MgO sample (liquid nitrogen), the lowest of the station's samples."""
+TEMPERATURE_RANGE = (validation.BASE_TEMPERATURE,
+                     min(SETPOINT_RANGE[1], QUEUE_SAMPLE_LIMIT) - validation.TARGET_MARGIN)
 PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "start": TEMPERATURE_RANGE,
     "stop": TEMPERATURE_RANGE,

@@ -55,15 +55,15 @@ def cool_down(station: Station, temperature: float = 4.5, md: dict | None = None
     station : Station
         The station's devices.
     temperature : float
-        Target (K), 4.2 to the sample's limit.
+        Target (K), 4.2 to 1 K below the sample's limit.
     md : dict, optional
         Metadata merged into the start document.
     """
+    md = validation.metadata(md)
     limit = float(station.cryostat.sample_temperature_limit.get())
-    temperature = validation.number_in_range("temperature", temperature,
-                                             validation.BASE_TEMPERATURE, limit, "K")
+    temperature = validation.target_temperature("temperature", temperature, limit)
     _md = {"plan_name": "cool_down", "plan_args": {"temperature": temperature}}
-    _md.update(md or {})
+    _md.update(md)
 
     @bpp.run_decorator(md=_md)
     def inner():
@@ -106,6 +106,7 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     md : dict, optional
         Metadata merged into the start document.
     """
+    md = validation.metadata(md)
     minutes = validation.number_in_range("minutes", minutes, *validation.EXPOSURE_RANGE, "min")
     environment = station.environment
     _md = {"plan_name": "expose_to_room_temperature", "plan_args": {"minutes": minutes},
@@ -151,6 +152,7 @@ def calibrate_susceptometer(station: Station, reference: str = "pb", readings: i
     md : dict, optional
         Metadata merged into the start document.
     """
+    md = validation.metadata(md)
     reference = validation.choice("reference", reference, ("pb", "nb"))
     readings = validation.whole_number("readings", readings, 1, 100)
     lockin = station.susceptometer
@@ -201,6 +203,8 @@ def check_thermometry(station: Station, rate: float = 1.0, md: dict | None = Non
     ThermometryError
         If the onset found differs from 39 K by more than 0.5 K, or none is found.
     """
+    md = validation.metadata(md)
+    validation.ramp_rate(rate)
     mounted = yield from bps.rd(station.environment.sample)
     if mounted != "mgb2":
         raise validation.PlanArgumentError(

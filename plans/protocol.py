@@ -23,6 +23,8 @@ from plans.ramps import (
     build_transport_ramp,
 )
 
+PROTOCOL_SAMPLE_LIMIT = 77.0
+"""K, the Mg/MgO sample's limit (liquid nitrogen): every ramp of the protocol stays 1 K below."""
 PROTOCOL_STEPS = (
     "calibrate the susceptometer on Pb",
     "check the thermometry on MgB2",
@@ -60,7 +62,7 @@ def source_protocol(
     station : Station
         The station's devices.
     start, stop : float
-        Temperatures (K) of every ramp, 4.2 <= start < stop <= 77.
+        Temperatures (K) of every ramp, 4.2 <= start < stop <= 76.
     rate : float
         Ramp rate, 0.1 to 5 K/min.
     biases : sequence of float
@@ -76,13 +78,15 @@ def source_protocol(
     md : dict, optional
         Metadata merged into every run's start document.
     """
+    md = validation.metadata(md)
     rate = validation.ramp_rate(rate)
-    start, stop = validation.temperature_span(start, stop, 77.0)
+    start, stop = validation.temperature_span(start, stop, PROTOCOL_SAMPLE_LIMIT)
     biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
     exposure_minutes = validation.number_in_range("exposure_minutes", exposure_minutes,
                                                   *validation.EXPOSURE_RANGE, "min")
     transport_start = start if transport_start is None else transport_start
-    transport_start, _ = validation.temperature_span(transport_start, stop, 77.0)
+    transport_start, _ = validation.temperature_span(transport_start, stop,
+                                                     PROTOCOL_SAMPLE_LIMIT)
     transport_rate = validation.ramp_rate(rate if transport_rate is None else transport_rate)
     protocol_uid = str(uuid.uuid4())
     uids = []

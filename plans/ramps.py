@@ -10,12 +10,16 @@ of the lag-corrected estimate, hinted as the plot's x axis).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass
 
 from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 
+from analysis.transitions import DEFAULT_CRITERIA
+from devices import sr830_tables
 from devices.station import Station
 from plans import validation
 from plans.adaptive import TransitionSlowdown
@@ -31,6 +35,17 @@ LOCKIN_TIME_CONSTANT_INDEX = 9
 """OFLT 9 = 300 ms: settles in 2.1 s at 12 dB/oct, so four biases cycle in about 9 s."""
 END_TOLERANCE = 0.2
 """K: the ramp ends once the sample sensor is this close to ``stop``."""
+POINTS_PER_DEPARTURE_WINDOW = 3
+"""Points each curve needs within the analysis's departure window (the shortfall below a
+candidate onset is averaged over it, :class:`analysis.transitions.TransitionCriteria`)."""
+REQUIRED_SPACING = DEFAULT_CRITERIA.departure_window / POINTS_PER_DEPARTURE_WINDOW
+"""K between two points of one curve that the transition analysis needs at most."""
+READING_OVERHEAD = 0.095
+"""Wall seconds a reading spends outside the lock-in's settle (bias put and confirmation,
+Channel Access, software; measured 93 ms at 120x, issue 13). A lock-in device with a
+``reading_overhead`` attribute (its own measurement) overrides it."""
+
+logger = logging.getLogger(__name__)
 
 
 class RampInterruptedError(RuntimeError):
@@ -83,11 +98,73 @@ def prepare_cryostat(station: Station) -> Generator:
     yield from bps.mv(controller.ramp_enabled, "Off")
 
 
+@dataclass(frozen=True)
+class SpacingEstimate:
+    """The point spacing (K) each curve of a ramp will get, and what it is made of."""
+
+    rate: float
+    """K/min."""
+    curves: int
+    """Readings per cycle (biases), each its own curve."""
+    settle: float
+    """Physical seconds of the lock-in's settle per reading."""
+    overhead: float
+    """Physical (simulated) seconds per reading outside the settle."""
+    spacing: float
+    """K between two points of one curve."""
+    required: float = REQUIRED_SPACING
+
+    @property
+    def coarse(self) -> bool:
+        return self.spacing > self.required
+
+    def describe(self) -> str:
+        return (f"{self.spacing:.2f} K between points of each curve = {self.rate:g} K/min x "
+                f"{self.curves} curve(s) x {self.settle + self.overhead:.1f} s a reading "
+                f"({self.settle:.1f} s settle + {self.overhead:.1f} s overhead)")
+
+
+def expected_spacing(station: Station, lockin, rate: float, curves: int) -> SpacingEstimate:
+    """The spacing each curve will get: rate x curves x the expected reading time.
+
+    The reading time is the lock-in's settle time at the ramps' time constant
+    (:data:`LOCKIN_TIME_CONSTANT_INDEX`, physical seconds) plus the
+    overhead (:data:`READING_OVERHEAD` wall seconds, or the lock-in's own
+    ``reading_overhead``), which the simulator's speed-up turns into that many
+    times more physical seconds.
+    """
+    try:
+        settle = sr830_tables.settle_time(LOCKIN_TIME_CONSTANT_INDEX, int(lockin.slope.get()))
+    except Exception:
+        settle = float(lockin.settle_time())
+    overhead_wall = float(getattr(lockin, "reading_overhead", READING_OVERHEAD))
+    time_scale = float(getattr(station.cryostat, "time_scale", 1.0)) or 1.0
+    overhead = overhead_wall / time_scale
+    spacing = rate / 60.0 * curves * (settle + overhead)
+    return SpacingEstimate(rate, curves, settle, overhead, spacing)
+
+
+def check_spacing(estimate: SpacingEstimate) -> None:
+    """Log the spacing; warn, with the numbers, when it is coarser than the analysis needs."""
+    if estimate.coarse:
+        logger.warning("the ramp will be too coarse for the transition analysis: %s, "
+                       "coarser than the %.2f K it needs; slow the ramp to %.2g K/min or "
+                       "measure fewer biases", estimate.describe(), estimate.required,
+                       estimate.rate * estimate.required / estimate.spacing)
+    else:
+        logger.info("ramp spacing: %s", estimate.describe())
+
+
 def start_ramp(station: Station, stop: float, rate: float) -> Generator:
-    """Ramp the setpoint from where it is to ``stop`` at ``rate`` K/min; do not wait."""
+    """Ramp the setpoint from where it is to ``stop`` at ``rate`` K/min.
+
+    Waits for the setpoint put to land (its readback reads ``stop``), so that
+    whatever reads the setpoint next sees the ramp's target; it does not wait for
+    the ramp.
+    """
     controller = station.cryostat
     yield from bps.mv(controller.ramp_rate, rate, controller.ramp_enabled, "On")
-    yield from bps.abs_set(controller.setpoint, stop)
+    yield from bps.mv(controller.setpoint, stop)
 
 
 def _ramp_is_running(station: Station, stop: float) -> Generator:
@@ -95,25 +172,34 @@ def _ramp_is_running(station: Station, stop: float) -> Generator:
     return abs(float(setpoint) - stop) < 1e-6
 
 
+def _check_ramp_running(station: Station, stop: float) -> Generator:
+    """Raise :class:`RampInterruptedError` if the setpoint is no longer ``stop``."""
+    running = yield from _ramp_is_running(station, stop)
+    if not running:
+        setpoint = yield from bps.rd(station.cryostat.setpoint)
+        sample = yield from bps.rd(station.cryostat.sample_temperature)
+        raise RampInterruptedError(
+            f"the controller setpoint is {float(setpoint):g} K, not the ramp's {stop:g} K "
+            f"(sample at {float(sample):.2f} K): the ramp was stopped, e.g. by the "
+            "temperature guard; the run ends here")
+
+
 def _heat_until(station: Station, stop: float, read_cycle: Callable[[], Generator]) -> Generator:
     """Repeat ``read_cycle`` until the sample sensor is at ``stop``.
 
     A setpoint that is no longer ``stop`` (the temperature guard held the
     cryostat, or someone changed it) ends the run with an error, even if the
-    sample has passed ``stop`` on the way.
+    sample has passed ``stop`` on the way. The last check follows a checkpoint,
+    so a suspension at the very end rewinds to it and the check sees the hold.
     """
     while True:
         yield from read_cycle()
         sample = yield from bps.rd(station.cryostat.sample_temperature)
-        running = yield from _ramp_is_running(station, stop)
-        if not running:
-            setpoint = yield from bps.rd(station.cryostat.setpoint)
-            raise RampInterruptedError(
-                f"the controller setpoint is {float(setpoint):g} K, not the ramp's {stop:g} K "
-                f"(sample at {float(sample):.2f} K): the ramp was stopped, e.g. by the "
-                "temperature guard; the run ends here")
+        yield from _check_ramp_running(station, stop)
         if float(sample) >= stop - END_TOLERANCE:
-            return
+            break
+    yield from bps.checkpoint()
+    yield from _check_ramp_running(station, stop)
 
 
 Observer = Callable[[dict], None]
@@ -176,7 +262,8 @@ def _ramp_metadata(plan_name: str, plan_args: dict, sample: dict, estimate,
 
 def heating_run(station: Station, plan_name: str, measurement: str, configure: Generator,
                 start: float, stop: float, rate: float, read_cycle: Callable[[], Generator],
-                estimate, plan_args: dict, md: dict | None, fields: dict) -> Generator:
+                estimate, plan_args: dict, md: dict | None, fields: dict,
+                spacing: SpacingEstimate | None = None) -> Generator:
     """Configure, settle at ``start``, then one run heating to ``stop`` with ``read_cycle``.
 
     The station is made safe however the plan ends.
@@ -189,6 +276,8 @@ def heating_run(station: Station, plan_name: str, measurement: str, configure: G
         sample = yield from sample_metadata(station)
         _md = _ramp_metadata(plan_name, plan_args, sample, estimate, md, fields)
         _md["measurement"] = measurement
+        if spacing is not None:
+            _md["expected_spacing"] = {**asdict(spacing), "coarse": spacing.coarse}
 
         @bpp.run_decorator(md=_md)
         def ramp() -> Generator:
@@ -207,6 +296,7 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
                          plan_name: str = "transport_ramp", extra_args: dict | None = None
                          ) -> Generator:
     """The transport ramp with optional live rate rule and reading observer."""
+    md = validation.metadata(md)
     rate = validation.ramp_rate(rate)
     limit = float(station.cryostat.sample_temperature_limit.get())
     start, stop = validation.temperature_span(start, stop, limit)
@@ -224,10 +314,12 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
             yield from bps.mv(station.bias_source, bias)
             yield from _read(station, detectors, rate_rule, observer)
 
+    spacing = expected_spacing(station, station.transport, rate, len(biases))
+    check_spacing(spacing)
     configure = configure_transport(station, contacts, excitation, frequency)
     return (yield from heating_run(station, plan_name, "transport", configure, start, stop, rate,
                                    read_cycle, estimate, plan_args, md,
-                                   transport_fields(station)))
+                                   transport_fields(station), spacing))
 
 
 def build_susceptibility_ramp(station: Station, start: float, stop: float, rate: float,
@@ -237,6 +329,7 @@ def build_susceptibility_ramp(station: Station, start: float, stop: float, rate:
                               plan_name: str = "susceptibility_ramp",
                               extra_args: dict | None = None) -> Generator:
     """The susceptibility ramp with optional live rate rule and reading observer."""
+    md = validation.metadata(md)
     rate = validation.ramp_rate(rate)
     limit = float(station.cryostat.sample_temperature_limit.get())
     start, stop = validation.temperature_span(start, stop, limit)
@@ -253,10 +346,12 @@ def build_susceptibility_ramp(station: Station, start: float, stop: float, rate:
         yield from bps.checkpoint()
         yield from _read(station, detectors, rate_rule, observer)
 
+    spacing = expected_spacing(station, station.susceptometer, rate, 1)
+    check_spacing(spacing)
     configure = configure_susceptometer(station, field, frequency)
     return (yield from heating_run(station, plan_name, "susceptibility", configure, start, stop,
                                    rate, read_cycle, estimate, plan_args, md,
-                                   susceptibility_fields(station)))
+                                   susceptibility_fields(station), spacing))
 
 
 def transport_ramp(
@@ -279,7 +374,8 @@ def transport_ramp(
     start : float
         Temperature (K) the sample settles at before the ramp, >= 4.2.
     stop : float
-        Temperature (K) the ramp ends at, above ``start``, at most the sample's limit.
+        Temperature (K) the ramp ends at, above ``start``, at most 1 K below the sample's
+        limit.
     rate : float
         Ramp rate, 0.1 to 5 K/min (the source experiment: 1 to 1.5).
     biases : sequence of float
@@ -313,7 +409,7 @@ def susceptibility_ramp(
     station : Station
         The station's devices.
     start, stop : float
-        Temperatures (K) of the ramp, 4.2 <= start < stop <= the sample's limit.
+        Temperatures (K) of the ramp, 4.2 <= start < stop <= 1 K below the sample's limit.
     rate : float
         Ramp rate, 0.1 to 5 K/min.
     field : float
@@ -343,7 +439,7 @@ def transport_grid(
     station : Station
         The station's devices.
     temperatures : sequence of float
-        Temperatures (K), each within 4.2 K and the sample's limit.
+        Temperatures (K), each within 4.2 K and 1 K below the sample's limit.
     biases : sequence of float
         dc bias currents (A); non-empty, within the source's range.
     contacts : str
@@ -355,13 +451,9 @@ def transport_grid(
     md : dict, optional
         Metadata merged into the start document.
     """
+    md = validation.metadata(md)
     limit = float(station.cryostat.sample_temperature_limit.get())
-    temperatures = list(temperatures) if temperatures is not None else []
-    if not temperatures:
-        raise validation.PlanArgumentError("temperatures is empty; give at least one")
-    temperatures = [validation.number_in_range(f"temperatures[{index}]", value,
-                                               validation.BASE_TEMPERATURE, limit, "K")
-                    for index, value in enumerate(temperatures)]
+    temperatures = validation.temperature_list(temperatures, limit)
     biases, contacts, excitation, frequency = transport_settings(
         station, biases, contacts, excitation, frequency)
     estimate = station.transport_temperature
@@ -414,7 +506,7 @@ def adaptive_transport_ramp(
     station : Station
         The station's devices.
     start, stop : float
-        Temperatures (K) of the ramp, 4.2 <= start < stop <= the sample's limit.
+        Temperatures (K) of the ramp, 4.2 <= start < stop <= 1 K below the sample's limit.
     fast, slow : float
         Ramp rates (K/min) away from and near a transition, 0.1 to 5, slow < fast.
     biases : sequence of float
@@ -428,15 +520,17 @@ def adaptive_transport_ramp(
     md : dict, optional
         Metadata merged into the start document.
     """
+    md = validation.metadata(md)
     fast = validation.number_in_range("fast", fast, *validation.RAMP_RATE_RANGE, "K/min")
     slow = validation.number_in_range("slow", slow, *validation.RAMP_RATE_RANGE, "K/min")
     if slow >= fast:
         raise validation.PlanArgumentError(f"slow = {slow:g} K/min must be below fast = "
                                            f"{fast:g} K/min")
+    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
     rule = TransitionSlowdown(station.transport.dynamic_resistance.name,
                               station.transport_temperature.temperature.name,
                               bias_field=station.bias_source.measured_current.name,
-                              watch_bias=min(biases, key=abs) if biases else 0.0,
+                              watch_bias=min(biases, key=abs),
                               fast=fast, slow=slow)
     return (yield from build_transport_ramp(
         station, start, stop, fast, biases, contacts, excitation, frequency, md,

@@ -1,38 +1,86 @@
-"""Safety of the sample and the instruments, as suspenders and a cleanup wrapper.
+"""Safety of the sample and the instruments: the RunEngine's layer of the station's safety.
 
-* :class:`SampleTemperatureGuard` suspends a run when the sample nears its
-  maximum safe temperature and, before waiting, stops the heating: the
-  controller is put to hold a safe setpoint with ramping off.
+The sample's limit is protected in three layers, each independent of the others:
+
+1. the controller's own input temperature limit (LakeShore 336 ``TLIMIT``), which
+   shuts every output down inside the instrument;
+2. the watchdog (:mod:`tcstation.watchdog`), a process of its own that needs no
+   plan running;
+3. this module, inside the RunEngine:
+
+* :class:`SampleTemperatureGuard` suspends a run when the stage (in kelvin,
+  whatever the display units) is about to near the sample's limit: it predicts
+  the reading one reaction time ahead from its rate of rise, cuts the heater at
+  once from the monitor callback, then holds a safe setpoint before waiting.
+* :func:`refuse_unsafe_setpoints`, a RunEngine preprocessor, refuses any
+  setpoint above the highest target (also from a rewind after a suspension, so a
+  resumed plan cannot put the unsafe value back), ending the run with the value.
 * :class:`InstrumentConnectionGuard` suspends a run while any watched PV is
   disconnected (an IOC that died or restarts) and resumes when all are back.
 * :class:`CompliancePause` pauses the RunEngine with a message when the bias
   source hits its voltage compliance.
 * :func:`station_safety_wrapper` runs :func:`make_safe` on every exit of a
   plan: bias to zero, output off, the controller holding a safe setpoint.
+
+Policy values (kelvin below the sample's limit, ``limit = max_safe_temperature``)::
+
+    limit                      the sample's limit; TLIMIT on the sample input
+    limit - WATCHDOG_MARGIN    the watchdog's trip point (predicted reading)
+    limit - GUARD_MARGIN       the guard's trip point (predicted stage reading)
+    limit - TARGET_MARGIN      the highest target a plan or the queue accepts
+    limit - RESUME_MARGIN      a suspended run may resume below this
+    limit - HOLD_MARGIN        the setpoint every safe hold uses
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable
 
 from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 from bluesky.suspenders import SuspenderBase
+from bluesky.utils import Msg
 from ophyd import Signal
 
 from devices.station import Station
 from devices.temperature import TemperatureController
+from plans.validation import TARGET_MARGIN  # K below the limit: the highest target (policy)
 
 logger = logging.getLogger(__name__)
 
+WATCHDOG_MARGIN = 0.25
+"""K below the sample's limit at which the watchdog acts (behind the guard, before TLIMIT)."""
 GUARD_MARGIN = 0.5
-"""K below the sample's limit at which the guard suspends (plans stop 1 K below it)."""
-HOLD_MARGIN = 5.0
-"""K below the sample's limit at which the guard holds the cryostat."""
+"""K below the sample's limit at which the guard suspends (its predicted stage reading)."""
 RESUME_MARGIN = 3.0
 """K below the sample's limit under which a suspended run may resume."""
+HOLD_MARGIN = 5.0
+"""K below the sample's limit at which every safe hold puts the setpoint."""
+GUARD_REACTION_TIME = 0.06
+"""Wall seconds from a reading's time stamp to the heater being off after a trip (measured
+0.01 to 0.04 s on the loaded 2-core machine; the reading's own age is added from the
+update interval). In simulated time this is the speed-up times as long."""
+RATE_READINGS = 4
+"""Readings the rate of rise is taken over (noise of 2 mK per reading)."""
+
+assert WATCHDOG_MARGIN < GUARD_MARGIN < TARGET_MARGIN < RESUME_MARGIN < HOLD_MARGIN
+
+
+class UnsafeSetpointError(RuntimeError):
+    """A plan put a setpoint above what the station can hold; nothing was written."""
+
+
+def highest_target(controller: TemperatureController) -> float:
+    """The highest temperature a plan may aim for: ``limit - TARGET_MARGIN`` (K)."""
+    max_target = getattr(controller, "max_target", None)
+    if callable(max_target):
+        return float(max_target())
+    return float(controller.sample_temperature_limit.get()) - TARGET_MARGIN
 
 
 def safe_hold_temperature(present: float, limit: float) -> float:
@@ -53,7 +101,13 @@ def hold_at(controller: TemperatureController, temperature: float) -> Generator:
 
 
 def make_safe(station: Station) -> Generator:
-    """Bias to zero and off, and the controller holding a safe setpoint."""
+    """Bias to zero and off, and the controller holding a safe setpoint.
+
+    Starts with a checkpoint: the runs of the plan are closed by now, so a
+    suspension during the clean-up rewinds only the clean-up (never replaying a
+    closed run's messages).
+    """
+    yield from bps.checkpoint()
     source = station.bias_source
     yield from bps.mv(source.current, 0.0)
     yield from bps.mv(source.output_enabled, "Off")
@@ -68,25 +122,153 @@ def station_safety_wrapper(plan: Generator, station: Station) -> Generator:
     return (yield from bpp.finalize_wrapper(plan, make_safe(station)))
 
 
-class SampleTemperatureGuard(SuspenderBase):
-    """Suspend near the sample's limit; stop the heating first.
+def _writes_setpoint(obj, controller: TemperatureController) -> bool:
+    if obj is controller or obj is controller.setpoint:
+        return True
+    written = getattr(obj, "setpoint_pvname", None) or getattr(obj, "pvname", None)
+    return written is not None and written == controller.setpoint.setpoint_pvname
 
-    Watches the stage sensor, which leads the sample when heating: a runaway
-    is caught before the lagging sample follows it, and a deliberate exposure
-    of the sample alone (the stage stays cold) does not trip it. Trips when the
-    stage exceeds ``limit - GUARD_MARGIN``; the pre-plan puts the controller in
-    closed loop holding ``limit - HOLD_MARGIN`` with ramping off, so the heater
-    brings the stage down instead of the run waiting for it to cool by itself.
-    Resumes below ``limit - RESUME_MARGIN``. The limit is read from the
-    controller's ``sample_temperature_limit`` at each reading.
+
+def refuse_unsafe_setpoints(controller: TemperatureController) -> Callable:
+    """A RunEngine preprocessor: a ``set`` of the setpoint above the highest target fails.
+
+    Checks every message, whatever object carries the put (the controller, its
+    setpoint signal or any signal on the same PV), also those a rewind replays
+    after a suspension, so a plan that caused a trip cannot put the unsafe value
+    back on resume: the run ends with :class:`UnsafeSetpointError` naming the value
+    and the allowed range, and the clean-up runs.
+
+    Use as ``RE.preprocessors.append(refuse_unsafe_setpoints(station.cryostat))``.
     """
 
-    def __init__(self, controller: TemperatureController):
+    def check(msg: Msg):
+        if msg.command != "set" or not msg.args or not _writes_setpoint(msg.obj, controller):
+            return None, None
+        try:
+            value = float(msg.args[0])
+        except (TypeError, ValueError):
+            return None, None
+        highest = highest_target(controller)
+        if math.isfinite(value) and value <= highest:
+            return None, None
+
+        def refuse() -> Generator:
+            raise UnsafeSetpointError(
+                f"refused: setpoint {value:g} K for {getattr(msg.obj, 'name', msg.obj)} is "
+                f"outside the allowed range {controller.lower_limit.get():g} to "
+                f"{highest:g} K (the sample's limit "
+                f"{float(controller.sample_temperature_limit.get()):g} K less "
+                f"{TARGET_MARGIN:g} K); nothing was written")
+            yield  # pragma: no cover
+
+        return refuse(), None
+
+    def preprocessor(plan: Generator) -> Generator:
+        return (yield from bpp.plan_mutator(plan, check))
+
+    return preprocessor
+
+
+class RisePredictor:
+    """A reading one horizon ahead, from its rate of rise over the last few readings.
+
+    Times are the readings' own time stamps (wall seconds): on the simulator the
+    speed-up turns a wall reaction time into simulated seconds, and the rate in
+    K per wall second already carries it, so ``value + rate * horizon_wall`` is
+    the reading that many wall seconds later at any speed-up.
+    """
+
+    def __init__(self, readings: int = RATE_READINGS):
+        self.history: deque[tuple[float, float]] = deque(maxlen=readings + 1)
+
+    def clear(self) -> None:
+        self.history.clear()
+
+    def update(self, stamp: float, value: float) -> None:
+        if self.history and stamp <= self.history[-1][0]:
+            return
+        self.history.append((stamp, value))
+
+    @property
+    def rate(self) -> float:
+        """K per wall second over the kept readings (0 with fewer than two)."""
+        if len(self.history) < 2:
+            return 0.0
+        (t0, v0), (t1, v1) = self.history[0], self.history[-1]
+        return (v1 - v0) / (t1 - t0)
+
+    @property
+    def interval(self) -> float:
+        """Wall seconds between updates: how old a reading can be when it arrives."""
+        if len(self.history) < 2:
+            return 0.0
+        return (self.history[-1][0] - self.history[0][0]) / (len(self.history) - 1)
+
+    def predicted(self, reaction: float, bound: float = math.inf) -> float:
+        """The latest reading plus its rise over ``reaction`` plus one update interval.
+
+        ``bound`` caps the prediction where the controller itself stops the rise (a
+        closed loop approaching its setpoint, a heater that is off), never below the
+        latest reading.
+        """
+        if not self.history:
+            return math.nan
+        value = self.history[-1][1]
+        ahead = value + max(self.rate, 0.0) * (reaction + self.interval)
+        return min(ahead, max(value, bound))
+
+
+BOUND_ALLOWANCE = 0.2
+"""K a closed loop may pass its setpoint (noise, the approach) in :func:`heating_bound`."""
+CONTROLLING_MODES = ("Closed Loop", "Zone")
+
+
+def heating_bound(mode, heater_range, setpoint) -> float:
+    """The highest temperature (K) the controller, as set, drives the stage to.
+
+    Heater Off or loop Off: no heating, so no rise (the reading itself is the
+    bound). Closed loop: the setpoint (the ramp's target) plus a small allowance.
+    Open loop, or anything unknown: no bound.
+    """
+    if heater_range == "Off" or mode == "Off":
+        return -math.inf
+    if mode in CONTROLLING_MODES:
+        try:
+            target = float(setpoint)
+        except (TypeError, ValueError):
+            return math.inf
+        return target + BOUND_ALLOWANCE if math.isfinite(target) else math.inf
+    return math.inf
+
+
+class SampleTemperatureGuard(SuspenderBase):
+    """Suspend before the sample nears its limit; stop the heating first.
+
+    Watches the stage sensor in kelvin (``stage_temperature``, the controller's
+    kelvin reading whatever the display units), which leads the sample when
+    heating: a runaway is caught before the lagging sample follows it, and a
+    deliberate exposure of the sample alone (the stage stays cold) does not trip
+    it. Trips when the stage, predicted one reaction time ahead from its rate of
+    rise (:class:`RisePredictor`, :data:`GUARD_REACTION_TIME`), exceeds
+    ``limit - GUARD_MARGIN``, or when it reads no kelvin temperature at all (not a
+    positive number). On the trip the heater range goes Off at once, from the
+    monitor callback (whether or not a plan runs); the pre-plan then puts the
+    controller in closed loop holding ``limit - HOLD_MARGIN`` with ramping off.
+    The heater stays off: the next plan that heats sets its range again. Resumes
+    below ``limit - RESUME_MARGIN``. The limit is read from the controller's
+    ``sample_temperature_limit`` at each reading.
+    """
+
+    def __init__(self, controller: TemperatureController, *,
+                 reaction_time: float = GUARD_REACTION_TIME):
         self.controller = controller
+        self.reaction_time = reaction_time
+        self.predictor = RisePredictor()
         super().__init__(controller.stage_temperature, pre_plan=self._stop_heating,
                          tripped_message="the sample neared its maximum safe temperature; "
                          "the cryostat now holds below it")
         self.trips = 0
+        self.last_trip: str = ""
 
     def __repr__(self) -> str:
         # SuspenderBase's repr shows the pre-plan, a bound method whose repr is this one.
@@ -96,18 +278,73 @@ class SampleTemperatureGuard(SuspenderBase):
     def limit(self) -> float:
         return float(self.controller.sample_temperature_limit.get())
 
+    @property
+    def trip_point(self) -> float:
+        return self.limit - GUARD_MARGIN
+
+    def __call__(self, value, **kwargs):
+        stamp = kwargs.get("timestamp") or time.time()
+        if value is not None:
+            try:
+                self.predictor.update(float(stamp), float(value))
+            except (TypeError, ValueError):
+                pass
+        return super().__call__(value, **kwargs)
+
     def _should_suspend(self, value) -> bool:
-        tripped = value is not None and float(value) > self.limit - GUARD_MARGIN
-        if tripped and not self.tripped:
+        if value is None:
+            return False
+        try:
+            kelvin = float(value)
+        except (TypeError, ValueError):
+            kelvin = math.nan
+        if not (math.isfinite(kelvin) and kelvin > 0):
+            reason = (f"the stage reads {value!r}, not a temperature in kelvin: the guard is "
+                      "blind, so it holds the cryostat")
+        else:
+            predicted = self.predictor.predicted(self.reaction_time, self._bound())
+            if not predicted > self.trip_point and not kelvin > self.trip_point:
+                return False
+            reason = (f"stage at {kelvin:.2f} K rising {self.predictor.rate:.3g} K/s (wall), "
+                      f"predicted {predicted:.2f} K within {self.reaction_time:g} s, past the "
+                      f"trip point {self.trip_point:g} K ({GUARD_MARGIN:g} K below the "
+                      f"sample's {self.limit:g} K limit)")
+        if not self.tripped:
             self.trips += 1
-            logger.error("stage at %.2f K, within %g K of the sample's %g K limit: holding at %g K",
-                         float(value), GUARD_MARGIN, self.limit, self.limit - HOLD_MARGIN)
-        return tripped
+            self._cut_heater()
+            self.last_trip = reason
+            logger.error("temperature guard: %s; heater off, holding at %g K", reason,
+                         self.limit - HOLD_MARGIN)
+        return True
+
+    def _bound(self) -> float:
+        controller = self.controller
+        try:
+            return heating_bound(controller.control_mode.get(), controller.heater_range.get(),
+                                 controller.setpoint.get())
+        except Exception:
+            return math.inf
 
     def _should_resume(self, value) -> bool:
-        return value is not None and float(value) < self.limit - RESUME_MARGIN
+        try:
+            kelvin = float(value)
+        except (TypeError, ValueError):
+            return False
+        return 0 < kelvin < self.limit - RESUME_MARGIN
+
+    def _get_justification(self) -> str:
+        return f"{self._tripped_message}: {self.last_trip}" if self.last_trip else \
+            self._tripped_message
+
+    def _cut_heater(self) -> None:
+        """Heater range Off now: no waiting, callable from a monitor callback."""
+        try:
+            self.controller.heater_range.put("Off", wait=False)
+        except Exception as err:
+            logger.error("temperature guard: could not put the heater range Off: %s", err)
 
     def _stop_heating(self) -> Generator:
+        yield from bps.mv(self.controller.heater_range, "Off")
         yield from hold_at(self.controller, self.limit - HOLD_MARGIN)
 
 

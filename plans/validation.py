@@ -6,8 +6,10 @@ argument, the value and what is allowed.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 
 RAMP_RATE_RANGE = (0.1, 5.0)
 """K/min. The source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's floor."""
@@ -49,24 +51,48 @@ def ramp_rate(rate) -> float:
     return number_in_range("rate", rate, *RAMP_RATE_RANGE, "K/min")
 
 
-LIMIT_CLEARANCE = 1.0
-"""K a ramp ends below the sample's limit, clear of the temperature guard."""
+TARGET_MARGIN = 1.0
+"""K below the sample's limit: the highest target a plan accepts (``plans.safety`` policy;
+the temperature guard trips closer to the limit, so every accepted target can be held)."""
+LIMIT_CLEARANCE = TARGET_MARGIN
+"""Former name of :data:`TARGET_MARGIN`."""
+
+
+def highest_target(limit: float) -> float:
+    """The highest temperature (K) a plan may aim for with the sample's ``limit``."""
+    return float(limit) - TARGET_MARGIN
+
+
+def target_temperature(name: str, value, limit: float) -> float:
+    """A temperature target within base and ``limit - TARGET_MARGIN``, as a float."""
+    return number_in_range(name, value, BASE_TEMPERATURE, highest_target(limit), "K")
 
 
 def temperature_span(start, stop, limit: float) -> tuple[float, float]:
-    """A heating span from ``start`` to ``stop`` within base and 1 K below the sample's limit."""
-    highest = limit - LIMIT_CLEARANCE
-    start = number_in_range("start", start, BASE_TEMPERATURE, highest, "K")
-    stop = number_in_range("stop", stop, BASE_TEMPERATURE, highest, "K")
+    """A heating span from ``start`` to ``stop`` within base and the highest target."""
+    start = target_temperature("start", start, limit)
+    stop = target_temperature("stop", stop, limit)
     if stop <= start:
         raise PlanArgumentError(f"stop = {stop:g} K must be above start = {start:g} K "
                                 "(the ramps heat)")
     return start, stop
 
 
+def sequence_of(name: str, values, example: str) -> tuple:
+    """``values`` as a tuple; a single number or a string is refused, naming the value."""
+    if values is None:
+        return ()
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise PlanArgumentError(
+            f"{name} = {values!r} is not a sequence; give a list of values, e.g. "
+            f"{name}=[{example}]")
+    return tuple(values)
+
+
 def bias_currents(biases: Iterable, limit: float) -> tuple[float, ...]:
     """A non-empty sequence of dc biases (A), each within +-limit."""
-    values = tuple(biases) if biases is not None else ()
+    values = sequence_of("biases", biases, "0.0, 0.2" if not isinstance(biases, numbers.Real)
+                         else f"{float(biases):g}")
     if not values:
         raise PlanArgumentError(f"biases is empty; give at least one current within "
                                 f"+-{limit:g} A")
@@ -85,3 +111,52 @@ def whole_number(name: str, value, low: int, high: int) -> int:
     if number != int(number):
         raise PlanArgumentError(f"{name} = {value!r} is not a whole number")
     return int(number)
+
+
+def temperature_list(temperatures, limit: float) -> list[float]:
+    """A non-empty list of targets (K), each within base and the highest target."""
+    example = (f"{float(temperatures):g}" if isinstance(temperatures, numbers.Real)
+               else "40.0, 55.0")
+    values = sequence_of("temperatures", temperatures, example)
+    if not values:
+        raise PlanArgumentError(
+            f"temperatures is empty; give at least one within {BASE_TEMPERATURE:g} to "
+            f"{highest_target(limit):g} K")
+    return [target_temperature(f"temperatures[{index}]", value, limit)
+            for index, value in enumerate(values)]
+
+
+RESERVED_METADATA = frozenset({"uid", "time"})
+"""Start-document keys the RunEngine writes and ``md`` may not."""
+
+
+def metadata(md) -> dict:
+    """``md`` as a dict for a start document: a mapping with string keys, JSON-encodable.
+
+    Checked before anything moves, so a bad ``md`` is refused up front instead of
+    by the RunEngine once the plan has moved the station.
+    """
+    if md is None:
+        return {}
+    if not isinstance(md, Mapping):
+        raise PlanArgumentError(f"md = {md!r} is not a dict; give a dict of metadata, e.g. "
+                                "md={'operator': 'name'}")
+    bad_keys = [key for key in md if not isinstance(key, str)]
+    if bad_keys:
+        raise PlanArgumentError(f"md keys {bad_keys!r} are not strings; metadata keys must be "
+                                "strings")
+    reserved = sorted(RESERVED_METADATA & set(md))
+    if reserved:
+        raise PlanArgumentError(f"md sets {', '.join(reserved)}, which the RunEngine sets "
+                                "itself; leave these keys out")
+    if "sample" in md and not isinstance(md["sample"], str | Mapping):
+        raise PlanArgumentError(f"md['sample'] = {md['sample']!r} must be a string or a dict")
+    if "scan_id" in md and not (isinstance(md["scan_id"], int)
+                                and not isinstance(md["scan_id"], bool)):
+        raise PlanArgumentError(f"md['scan_id'] = {md['scan_id']!r} must be a whole number")
+    try:
+        json.dumps(md, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        raise PlanArgumentError(f"md = {md!r} cannot be stored in a start document ({err}); "
+                                "give numbers, strings, lists and dicts") from None
+    return dict(md)

@@ -85,7 +85,8 @@ def test_queue_accepts_good_transport_ramps(described_plans, kwargs):
     ({"contacts": "edge"}, "'core' or 'surface'"),
     ({"biases": [0, 2.0]}, "Value 2.0 is out of range [-1.05, 1.05]"),
     ({"biases": [0, "a"]}, "valid number"),
-    ({"start": 1.0}, "out of range [4.2, 324]"),
+    ({"start": 1.0}, "out of range [4.2, 76]"),
+    ({"stop": 76.8}, "Value 76.8 is out of range [4.2, 76]"),
     ({"excitation": 1.0}, "out of range [0.0001, 0.1]"),
     ({"sample": "mg"}, "unexpected keyword argument 'sample'"),
 ])
@@ -124,3 +125,11 @@ def test_operators_run_measurements_and_only_admins_maintenance():
     maintenance = {plan.__name__ for plan in bound.MAINTENANCE_PLANS}
     assert set(allowed["primary"]) == measurement
     assert set(allowed["admin"]) == measurement | maintenance
+
+
+def test_queue_refuses_targets_the_station_cannot_hold(described_plans):
+    accepted, message = validate(described_plans, "transport_grid", temperatures=[76.8])
+    assert not accepted and "Value 76.8 is out of range [4.2, 76]" in message
+    accepted, message = validate(described_plans, "cool_down", temperature=77)
+    assert not accepted and "Value 77 is out of range [4.2, 76]" in message
+    assert validate(described_plans, "cool_down", temperature=76) == (True, "")
