@@ -11,6 +11,8 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
+from plans.policy import TARGET_MARGIN  # the guard trips closer to the limit than this
+
 RAMP_RATE_RANGE = (0.1, 5.0)
 """K/min. The source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's floor."""
 BASE_TEMPERATURE = 4.2
@@ -51,9 +53,6 @@ def ramp_rate(rate) -> float:
     return number_in_range("rate", rate, *RAMP_RATE_RANGE, "K/min")
 
 
-TARGET_MARGIN = 1.0
-"""K below the sample's limit: the highest target a plan accepts (``plans.safety`` policy;
-the temperature guard trips closer to the limit, so every accepted target can be held)."""
 LIMIT_CLEARANCE = TARGET_MARGIN
 """Former name of :data:`TARGET_MARGIN`."""
 

@@ -48,6 +48,12 @@ def _run_qserver(argv: list[str]) -> int:
     return qserver_main(argv)
 
 
+def _run_watchdog(argv: list[str]) -> int:
+    from tcstation.watchdog import watchdog_main
+
+    return watchdog_main(argv)
+
+
 def _run_qserver_yaml(argv: list[str]) -> int:
     from tcstation.queueserver import yaml_main
 
@@ -67,6 +73,8 @@ COMMANDS = {
     "tiled": (_run_tiled, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),
     "qserver": (_run_qserver, "run the queueserver's RE manager on the station's profile, "
                               "starting Redis if needed (see `tcstation qserver -h`)"),
+    "watchdog": (_run_watchdog, "keep the sample below its limit with or without a plan running "
+                                "(`tcstation watchdog --prefix P`)"),
     "qserver-yaml": (_run_qserver_yaml, "regenerate (or --check) the profile's "
                                         "existing_plans_and_devices.yaml"),
 }

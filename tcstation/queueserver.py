@@ -310,6 +310,12 @@ def qserver_main(argv: list[str]) -> int:
             started.append(SimulatedStationProcess(prefix, port, speedup=args.speedup).start())
             print(f"simulated station {prefix} at {args.speedup:g}x on 127.0.0.1:{port}",
                   flush=True)
+        if environment.get("TCSTATION_WATCHDOG", "on").strip().lower() != "off":
+            from tcstation.watchdog import start_watchdog
+
+            started.append(start_watchdog(environment.get("TCSTATION_PREFIX"),
+                                          config_path=environment.get("TCSTATION_STATION_CONFIG"),
+                                          environment=environment))
         manager_environment = dict(environment)
         public_key = None
         if args.http:

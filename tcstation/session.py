@@ -10,6 +10,9 @@ Configuration (environment variables):
   (see :mod:`devices.station`); when set, the prefix is not used;
 * ``TCSTATION_STORAGE``: ``tiled`` (default) writes every run to Tiled; ``off``
   keeps no data (for listing the queueserver's plans, not for measuring);
+* ``TCSTATION_WATCHDOG``: ``on`` (default) starts the station's watchdog
+  (:mod:`tcstation.watchdog`, a process of its own that keeps the sample below its
+  limit whether or not a plan runs) unless one already watches; ``off`` does not;
 * the storage variables of :mod:`tcstation.storage_config` (``TCSTATION_DATA_DIR``,
   ``TCSTATION_TILED_URI``, ...).
 """
@@ -27,12 +30,19 @@ from analysis.live import LiveTransitions, format_table
 from analysis.live_plot import LiveCurves, interactive_backend
 from devices.station import DEFAULT_PREFIX, Station, build_station
 from plans.progress import RampProgress, running_in_queueserver
-from plans.safety import CompliancePause, InstrumentConnectionGuard, SampleTemperatureGuard
+from plans.safety import (
+    CompliancePause,
+    InstrumentConnectionGuard,
+    SampleTemperatureGuard,
+    refuse_unsafe_setpoints,
+)
 
 logger = logging.getLogger(__name__)
 
 STORAGE_VARIABLE = "TCSTATION_STORAGE"
 STORAGE_CHOICES = ("tiled", "off")
+WATCHDOG_VARIABLE = "TCSTATION_WATCHDOG"
+WATCHDOG_CHOICES = ("on", "off")
 TRANSITIONS_KEY_PREFIX = "transitions-"
 """Tiled key of a run's derived Tc table: ``transitions-<raw run uid>``."""
 
@@ -48,6 +58,7 @@ class Session:
     tc_tables: dict[str, tuple[dict, list[dict]]] = field(default_factory=dict)
     compliance: CompliancePause | None = None
     pending_stores: list[threading.Thread] = field(default_factory=list)
+    watchdog: object | None = None
 
     @property
     def description(self) -> str:
@@ -65,6 +76,8 @@ class Session:
             self.compliance.remove()
         if self.storage is not None:
             self.storage.close()
+        if self.watchdog is not None:
+            self.watchdog.stop()
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:
@@ -93,8 +106,18 @@ def storage_from_environment() -> bool:
     return value == "tiled"
 
 
+def watchdog_from_environment() -> bool:
+    """Whether ``TCSTATION_WATCHDOG`` asks for the watchdog (``on``, the default) or ``off``."""
+    value = os.environ.get(WATCHDOG_VARIABLE, "on").strip().lower() or "on"
+    if value not in WATCHDOG_CHOICES:
+        raise ValueError(f"{WATCHDOG_VARIABLE} = {value!r} is not one of "
+                         f"{', '.join(WATCHDOG_CHOICES)}")
+    return value == "on"
+
+
 def open_session(prefix: str | None = None, config_path: str | None = None, *,
-                 storage: bool | None = None, progress: bool | None = None,
+                 storage: bool | None = None, watchdog: bool | None = None,
+                 progress: bool | None = None,
                  plots: bool | None = None, show_tables: bool = True,
                  connect_timeout: float = 10.0) -> Session:
     """Connect the station and build a RunEngine with safety, storage and live analysis.
@@ -107,6 +130,9 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         TOML file of the real IOCs' prefixes (default ``TCSTATION_STATION_CONFIG``).
     storage : bool, optional
         Write every run to Tiled through the durable spool (default ``TCSTATION_STORAGE``).
+    watchdog : bool, optional
+        Start the station's watchdog process (default ``TCSTATION_WATCHDOG``); it is
+        stopped by :meth:`Session.close` and outlives a session that dies.
     progress : bool, optional
         Show ramp progress bars (default: only in a terminal, never in the queueserver).
     plots : bool, optional
@@ -125,6 +151,15 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         station.cryostat.stage_temperature, station.transport.x, station.susceptometer.x,
         station.bias_source.measured_current]))
     RE.install_suspender(SampleTemperatureGuard(station.cryostat))
+    RE.preprocessors.append(refuse_unsafe_setpoints(station.cryostat))
+    watchdog_handle = None
+    if watchdog is None:
+        watchdog = watchdog_from_environment()
+    if watchdog:
+        from tcstation.watchdog import start_watchdog
+
+        watchdog_handle = start_watchdog(None if config_path else prefix,
+                                         config_path=config_path)
     compliance = CompliancePause(station)
     compliance.install(RE)
     storage_session = None
@@ -138,7 +173,8 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     in_queueserver = running_in_queueserver()
     quiet = in_queueserver if progress is None else not progress
     session = Session(station=station, RE=RE, storage=storage_session,
-                      transitions=LiveTransitions(), compliance=compliance)
+                      transitions=LiveTransitions(), compliance=compliance,
+                      watchdog=watchdog_handle)
 
     def updated(start: dict, rows: list[dict]) -> None:
         if show_tables and not quiet:
