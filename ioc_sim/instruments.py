@@ -190,6 +190,12 @@ class CryostatModel:
     setpoint with ``loop_time`` and feeds the ramp forward.  The sample follows
     the stage with ``sample_lag`` (physics note, section 6) unless it is held
     at another temperature (room-temperature exposure).
+
+    ``input_limits`` are the controller's input temperature limits (LakeShore
+    ``TLIMIT``), kelvin, one per input (1 = the stage, 2 = the sample), 0 = off.
+    Every integration sub-step (at most ``substep`` simulated seconds) checks
+    them: an input above its limit shuts the control output down (heater range
+    Off), so the controller reacts within a sub-step at any speed-up.
     """
 
     base_temperature: float = 4.2
@@ -209,6 +215,26 @@ class CryostatModel:
     heater_output: float = 0.0  # percent
     pid: tuple[float, float, float] = (50.0, 20.0, 0.0)
     sample_held_at: float | None = None
+    input_limits: list[float] = field(default_factory=lambda: [0.0, 0.0])
+
+    def input_kelvin(self, number: int) -> float:
+        """The temperature of input ``number`` (1 the stage, 2 the sample), kelvin."""
+        return self.stage_temperature if number == 1 else self.sample_temperature
+
+    def input_over_limit(self) -> int | None:
+        """The first input above its non-zero temperature limit, or None."""
+        for number, limit in enumerate(self.input_limits, start=1):
+            if limit > 0 and self.input_kelvin(number) > limit:
+                return number
+        return None
+
+    def enforce_input_limits(self) -> int | None:
+        """Shut the control output down if an input exceeds its limit; return that input."""
+        number = self.input_over_limit()
+        if number is not None:
+            self.heater_range = "Off"
+            self.heater_output = 0.0
+        return number
 
     def change_setpoint(self, value: float) -> None:
         """Take a new setpoint; with ramping on it is approached at the ramp rate."""
@@ -241,6 +267,7 @@ class CryostatModel:
             self._advance_once(h)
 
     def _advance_once(self, h: float) -> None:
+        self.enforce_input_limits()
         setpoint_rate = self._advance_ramp(h)
         leak = (self.stage_temperature - self.base_temperature) / self.cooling_time
         full_power = HEATING_RATE_AT_FULL_POWER[self.heater_range]
@@ -258,6 +285,7 @@ class CryostatModel:
         self.sample_temperature += (source - self.sample_temperature) * -math.expm1(
             -h / self.sample_lag
         )
+        self.enforce_input_limits()
 
 
 @dataclass

@@ -5,16 +5,31 @@ sample and so lags the stage (physics note, section 6).  Loop 1's heater warms
 the stage.  Names follow the EPICS support module so facility device classes
 drive this IOC unchanged: ``INn``, ``INn:Units``, ``OUTn:SP``, ``HTRn:Range``,
 ``RampRn``, ``OnRampn`` and their ``_RBV`` readbacks.
+
+Beyond the support module: ``INn:Kelvin`` is the input's reading in kelvin
+whatever ``INn:Units`` says (``KRDG? <input>``), and ``INn:TLimit`` is the input
+temperature limit (``TLIMIT <input>,<K>``, 0 = off): when an input exceeds its
+limit the controller shuts all control outputs down (heater range Off).  The
+model checks the limits inside its integration (``CryostatModel``), so they act
+within a fraction of a simulated second at any speed-up.
 """
 
 from __future__ import annotations
 
 from caproto import ChannelType
-from caproto.server import PVGroup, SubGroup
+from caproto.server import SubGroup
 
-from ioc_sim.groups import InstrumentGroup, write_pair
+from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
 from ioc_sim.instruments import CONTROL_INPUTS, CONTROL_MODES, HEATER_RANGES
-from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
+from ioc_sim.putchecks import (
+    CheckedGroup,
+    RefusedPutError,
+    enum_choice,
+    finite_in_range,
+    guarded,
+    readback,
+    setting,
+)
 
 SETPOINT_RANGE = (0.0, 325.0)  # K
 RAMP_RATE_RANGE = (0.1, 100.0)  # K/min, LakeShore RAMP command
@@ -23,6 +38,8 @@ DERIVATIVE_RANGE = (0.0, 200.0)
 TEMPERATURE_UNITS = ("K", "C", "Sensor")
 INPUT_NAMES = {1: "Stage", 2: "Sample"}
 SENSOR_NOISE_K = 0.002
+# TLIMIT takes +nnnn.nnn kelvin (here at most 9999 K); 0 turns the limit off.
+TEMPERATURE_LIMIT_RANGE = (0.0, 9999.0)
 
 
 def sensor_reading(kelvin: float, units: str) -> float:
@@ -34,7 +51,7 @@ def sensor_reading(kelvin: float, units: str) -> float:
     return kelvin
 
 
-class SensorInput(PVGroup):
+class SensorInput(CheckedGroup):
     """One sensor input, ``IN{n}``."""
 
     def __init__(self, *args, input_number: int, **kwargs):
@@ -51,6 +68,13 @@ class SensorInput(PVGroup):
         dtype=ChannelType.ENUM, enum_strings=TEMPERATURE_UNITS,
     )
     sensor_name = readback("IN{n}:Name_RBV", "", "Sensor name", dtype=ChannelType.STRING)
+    kelvin_reading = readback("IN{n}:Kelvin", 0.0, "Sensor reading in kelvin, whatever the "
+                              "display units (KRDG?)", units="K", precision=4)
+    temperature_limit = setting("IN{n}:TLimit", 0.0, "Input temperature limit (TLIMIT): above "
+                                "it all control outputs shut down; 0 = off", units="K",
+                                precision=3)
+    temperature_limit_rbv = readback("IN{n}:TLimit_RBV", 0.0, "Input temperature limit "
+                                     "readback (TLIMIT?)", units="K", precision=3)
 
     @units.putter
     @guarded
@@ -63,10 +87,19 @@ class SensorInput(PVGroup):
     async def sensor_name(self, instance, async_lib):
         await instance.write(INPUT_NAMES.get(self.input_number, f"Input {self.input_number}"))
 
+    @temperature_limit.putter
+    @guarded
+    async def temperature_limit(self, instance, value):
+        kelvin = finite_in_range(value, *TEMPERATURE_LIMIT_RANGE, instance.pvname, "K")
+        controller = self.parent
+        controller.cryostat.input_limits[self.input_number - 1] = kelvin
+        await self.temperature_limit_rbv.write(kelvin)
+        controller.cryostat.enforce_input_limits()
+        await controller.publish_heater()
+        return kelvin
+
     def kelvin(self, cryostat) -> float:
-        if self.input_number == 1:
-            return cryostat.stage_temperature
-        return cryostat.sample_temperature
+        return cryostat.input_kelvin(self.input_number)
 
 
 class LakeShore336(InstrumentGroup):
@@ -140,9 +173,18 @@ class LakeShore336(InstrumentGroup):
     @heater_range.putter
     @guarded
     async def heater_range(self, instance, value):
-        self.cryostat.heater_range = enum_choice(value, HEATER_RANGES, instance.pvname)
-        await self.heater_range_rbv.write(self.cryostat.heater_range)
-        return self.cryostat.heater_range
+        choice = enum_choice(value, HEATER_RANGES, instance.pvname)
+        over = self.cryostat.input_over_limit()
+        if choice != "Off" and over is not None:
+            sensor = (self.input1, self.input2)[over - 1]
+            raise RefusedPutError(
+                f"{instance.pvname} = {choice} refused: input {over} reads "
+                f"{self.cryostat.input_kelvin(over):.3f} K, above its temperature limit "
+                f"{sensor.temperature_limit_rbv.value:g} K ({sensor.temperature_limit.pvname}); "
+                f"the control outputs stay off until it is below the limit")
+        self.cryostat.heater_range = choice
+        await self.heater_range_rbv.write(choice)
+        return choice
 
     @gain_p.putter
     @guarded
@@ -201,6 +243,17 @@ class LakeShore336(InstrumentGroup):
         )
         for setpoint, setpoint_rbv, value in pairs:
             await write_pair(setpoint, setpoint_rbv, value)
+        for sensor in (self.input1, self.input2):
+            await write_pair(sensor.temperature_limit, sensor.temperature_limit_rbv,
+                             cryostat.input_limits[sensor.input_number - 1])
+
+    async def publish_heater(self) -> None:
+        """Post the heater range the controller holds (a temperature limit may have shut it
+        off) and the heater output."""
+        cryostat = self.cryostat
+        if self.heater_range_rbv.value != cryostat.heater_range:
+            await write_pair(self.heater_range, self.heater_range_rbv, cryostat.heater_range)
+        await write_changed(self.heater_output, cryostat.heater_output)
 
     async def publish(self) -> None:
         rng = self.simulation.rng if self.simulation.noise else None
@@ -208,5 +261,6 @@ class LakeShore336(InstrumentGroup):
             kelvin = sensor.kelvin(self.cryostat)
             if rng is not None:
                 kelvin += SENSOR_NOISE_K * rng.standard_normal()
+            await sensor.kelvin_reading.write(kelvin)
             await sensor.temperature.write(sensor_reading(kelvin, sensor.units_rbv.value))
-        await self.heater_output.write(self.cryostat.heater_output)
+        await self.publish_heater()

@@ -220,7 +220,7 @@ def simulation_state(simulation: StationSimulation) -> dict:
         "cryostat": {name: getattr(cryostat, name) for name in (
             "stage_temperature", "sample_temperature", "setpoint", "ramp_setpoint",
             "ramp_rate", "ramp_enabled", "mode", "control_input", "heater_range",
-            "manual_output", "pid", "sample_held_at")},
+            "manual_output", "pid", "sample_held_at", "input_limits")},
         "sample": {"kind": simulation.sample.kind, "theta": simulation.sample.theta,
                    "warm_seconds": simulation.sample.warm_seconds},
         "environment": {"insert": simulation.environment.insert,
@@ -245,7 +245,11 @@ def restore_simulation(simulation: StationSimulation, state: dict, downtime: flo
     simulation.time = state["time"]
     simulation.noise = state["noise"]
     for name, value in state["cryostat"].items():
-        setattr(simulation.cryostat, name, tuple(value) if name == "pid" else value)
+        if name == "pid":
+            value = tuple(value)
+        elif name == "input_limits":
+            value = [float(limit) for limit in value]
+        setattr(simulation.cryostat, name, value)
     simulation.sample.mount(state["sample"]["kind"])
     simulation.sample.theta = state["sample"]["theta"]
     simulation.sample.warm_seconds = state["sample"]["warm_seconds"]

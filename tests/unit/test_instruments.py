@@ -162,3 +162,45 @@ def test_source_trips_on_compliance_and_limits_current():
 def test_source_output_off_gives_no_current():
     source = SourceMeterModel(setpoint=0.4, output_on=False)
     assert source.measure() == (0.0, 0.0, False)
+
+
+def _runaway(limit_input: int, limit: float) -> CryostatModel:
+    cryostat = CryostatModel(mode="Open Loop", heater_range="High", manual_output=100.0)
+    cryostat.input_limits[limit_input - 1] = limit
+    return cryostat
+
+
+@pytest.mark.parametrize("dt", [0.05, 16.7, 200.0])
+def test_input_limit_shuts_the_heater_within_a_substep_whatever_the_step(dt):
+    """One call of advance() may cover a tick at 1000x on a busy machine (200 s)."""
+    coarse, fine = _runaway(2, 40.0), _runaway(2, 40.0)
+    fine_dt = 0.01
+    for _ in range(round(400.0 / dt)):
+        coarse.advance(dt)
+        for _ in range(round(dt / fine_dt)):
+            fine.advance(fine_dt, substep=fine_dt)
+        # Tripped within one 0.25 s substep of the exact moment: the stage, heating at
+        # 2 K/s at most, was then at most 0.5 K warmer, and the sample follows the stage.
+        assert coarse.sample_temperature == pytest.approx(fine.sample_temperature, abs=0.5)
+    assert coarse.heater_range == fine.heater_range == "Off"
+    assert coarse.heater_output == 0.0
+
+
+def test_input_limit_on_the_stage_and_zero_means_off():
+    cryostat = _runaway(1, 30.0)
+    cryostat.advance(60.0)
+    assert cryostat.heater_range == "Off"
+    assert cryostat.stage_temperature < 30.0 + 2.0 * 0.25 + 1e-9
+    unlimited = _runaway(1, 0.0)
+    unlimited.advance(60.0)
+    assert unlimited.heater_range == "High" and unlimited.stage_temperature > 60.0
+
+
+def test_input_over_limit_names_the_input_and_enforce_turns_the_range_off():
+    cryostat = CryostatModel(heater_range="Medium", stage_temperature=50.0,
+                             sample_temperature=20.0)
+    assert cryostat.input_over_limit() is None
+    cryostat.input_limits[:] = [60.0, 10.0]
+    assert cryostat.input_over_limit() == 2
+    assert cryostat.enforce_input_limits() == 2
+    assert cryostat.heater_range == "Off"

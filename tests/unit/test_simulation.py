@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from ioc_sim.physics import lockin_filter_delay
-from ioc_sim.simulation import PICKUP_VOLTS_PER_HZ_OE, StationSimulation
+from ioc_sim.simulation import (
+    PICKUP_VOLTS_PER_HZ_OE,
+    StationSimulation,
+    restore_simulation,
+    simulation_state,
+)
 
 
 def _sweep(simulation: StationSimulation, target: float, rate: float, step: float = 1.0):
@@ -91,10 +97,6 @@ def test_exposure_holds_sample_warm_then_releases_it():
 
 
 def test_saved_state_restores_and_catches_up_on_the_downtime():
-    import json
-
-    from ioc_sim.simulation import restore_simulation, simulation_state
-
     simulation = StationSimulation("mg_mgo", noise=False)
     simulation.cryostat.heater_range = "High"
     simulation.cryostat.ramp_rate = 1.5
@@ -132,3 +134,17 @@ def test_a_bias_step_reaches_the_lockin_as_a_step_not_a_ramp_over_the_tick():
     simulation.advance(6.0)  # one tick at a 60x speed-up
     settled = math.sqrt(2) * simulation.transport_lockin.output()[0].real
     assert settled / simulation.excitation_amplitude == pytest.approx(simulation.dudi, rel=1e-3)
+
+
+def test_saved_state_keeps_the_input_temperature_limits():
+    simulation = StationSimulation(noise=False)
+    simulation.cryostat.input_limits[1] = 77.0
+    state = json.loads(json.dumps(simulation_state(simulation)))
+    restored = StationSimulation(noise=False)
+    restore_simulation(restored, state, downtime=0.0)
+    assert restored.cryostat.input_limits == [0.0, 77.0]
+    # A state file written before the limits existed restores with the limits off.
+    del state["cryostat"]["input_limits"]
+    older = StationSimulation(noise=False)
+    restore_simulation(older, state, downtime=0.0)
+    assert older.cryostat.input_limits == [0.0, 0.0]
