@@ -6,18 +6,24 @@ queue (0.1-0.2 ms, mostly waiting for the interpreter lock while the worker
 runs). A worker thread takes the lines off the queue
 and feeds them to a ``bluesky_tiled_plugins.TiledWriter`` created per run.
 
-Why a worker thread and ``batch_size=1``: TiledWriter batches by count only
-(events reach Tiled when ``batch_size`` of them have gathered, or at the stop),
-and a write costs one HTTP request (about 40 ms on the station's 2-core PC
-with the server on the same machine). In the RunEngine's thread,
-``batch_size=1`` would add those 40 ms to every point, and a dead server would
-hold the plan for the Tiled client's retry window (45 s by default) at every
-write. On the worker, each event is written as soon as it arrives: a point of
-a ramp is readable in Tiled about 0.1 s after it is emitted (median; under
-1 s for the first, which creates the stream's table), and the ramp takes
-1-2 % longer than with no subscriber at all (``benchmarks/tiled_write_read.py``).
-The worker follows up to about 25 points per second; a faster scan is
-written in one pass at its stop (see ``max_lag`` below).
+Why a worker thread: a write costs one HTTP request (about 40 ms on the
+station's 2-core PC with the server on the same machine). In the RunEngine's
+thread it would add those 40 ms to a point, and a dead server would hold the
+plan for the Tiled client's retry window (45 s by default) at every write.
+
+Batches by count and by time: TiledWriter batches by count only (events
+reach Tiled when ``batch_size`` of them have gathered, or at the stop). One
+append costs the Tiled server about 50 ms of CPU whatever its size (52 ms an
+event at one event per append, 6 ms at ten), so the worker hands TiledWriter
+batches of ``batch_size`` (10) events and, when fewer have gathered,
+writes them anyway ``flush_seconds`` (0.5 s) after the first of them
+arrived. A ramp's point is then readable in Tiled within about a second of
+its emission, and a fast scan costs the server a tenth of what it did
+(``benchmarks/tiled_server_cpu.py``). The time-based flush is the one place
+that reaches into TiledWriter's per-run writer (its event cache; what its
+own stop does first); :func:`flush_cached_events` checks it at each run.
+A worker that falls behind anyway writes the run in one pass at its stop
+(see ``max_lag`` below).
 
 What can go wrong, and what happens:
 
@@ -37,6 +43,7 @@ What can go wrong, and what happens:
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import queue
 import threading
@@ -46,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bluesky_tiled_plugins import TiledWriter
+from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer
 from tiled.client.container import Container
 
 from tcstation.storage_replay import ReplayOutcome, replay_run
@@ -54,7 +62,8 @@ from tcstation.storage_tiled import RunContents, TiledRunState, tiled_answers, t
 
 logger = logging.getLogger(__name__)
 
-LIVE_BATCH_SIZE = 1
+LIVE_BATCH_SIZE = 10
+LIVE_FLUSH_SECONDS = 0.5
 DEFAULT_MAX_LAG = 10.0
 DEFAULT_PROBE_TIMEOUT = 2.0
 
@@ -80,6 +89,48 @@ class _RunProgress:
     outcome: RunOutcome
     writer: TiledWriter | None = None
     reason: str = ""
+    run_writer: Any = None
+    flush_at: float | None = None
+
+
+class _CapturingNormalizer(RunNormalizer):
+    """TiledWriter's default normalizer, which also hands over the per-run writer it feeds."""
+
+    def __init__(self, *, run: _RunProgress, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._run = run
+
+    def subscribe(self, func, name="all"):
+        self._run.run_writer = func
+        return super().subscribe(func, name)
+
+
+def cached_event_count(run_writer: Any) -> int:
+    """Events TiledWriter's per-run writer holds, not yet appended to Tiled."""
+    return sum(len(cache) for cache in run_writer._internal_data_cache.values())
+
+
+def flush_cached_events(run_writer: Any) -> int:
+    """Append the events a per-run writer holds, as its own stop does first; returns how many.
+
+    Raises
+    ------
+    RuntimeError
+        If this bluesky-tiled-plugins keeps its event cache elsewhere.
+    """
+    try:
+        caches, descriptors = run_writer._internal_data_cache, run_writer._desc_nodes
+        write = run_writer._write_internal_data
+    except AttributeError as error:
+        raise RuntimeError(f"this bluesky-tiled-plugins has no event cache where the writer "
+                           f"expects it ({error}); use batch_size=1") from None
+    written = 0
+    for stream, cache in caches.items():
+        if cache:
+            write(cache, desc_node=descriptors[stream])
+            written += len(cache)
+            cache.clear()
+    return written
 
 
 @dataclass(frozen=True)
@@ -107,6 +158,9 @@ class LiveTiledWriter:
         when there is no server (every run then stays in the spool).
     batch_size
         Events per append to Tiled while a run is written live.
+    flush_seconds
+        Longest time an event waits for its batch to fill before it is
+        appended anyway (ignored at ``batch_size=1``).
     max_lag
         Seconds the worker may fall behind the plan before a run's live
         writing is given up for one write at its stop.
@@ -115,15 +169,19 @@ class LiveTiledWriter:
     """
 
     def __init__(self, spool: DocumentSpool, connect: Callable[[], Container], uri: str | None, *,
-                 batch_size: int = LIVE_BATCH_SIZE, max_lag: float = DEFAULT_MAX_LAG,
+                 batch_size: int = LIVE_BATCH_SIZE, flush_seconds: float = LIVE_FLUSH_SECONDS,
+                 max_lag: float = DEFAULT_MAX_LAG,
                  probe_timeout: float = DEFAULT_PROBE_TIMEOUT):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        if not flush_seconds > 0:
+            raise ValueError(f"flush_seconds must be > 0 s, not {flush_seconds}")
         if max_lag <= 0:
             raise ValueError(f"max_lag must be > 0 s, not {max_lag}")
         self.spool = spool
         self.uri = uri
         self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
         self.max_lag = max_lag
         self.probe_timeout = probe_timeout
         self._connect = connect
@@ -134,6 +192,7 @@ class LiveTiledWriter:
         self._outcomes: dict[str, RunOutcome] = {}
         self._state = threading.Condition()
         self._outstanding = 0
+        self._unflushed = 0
         self._closed = False
         self._worker = threading.Thread(target=self._work, name="tcstation-tiled-writer",
                                         daemon=True)
@@ -170,7 +229,7 @@ class LiveTiledWriter:
             return self._outcomes.get(uid)
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until every document received so far has been dealt with.
+        """Wait until every document received so far has been dealt with (events appended).
 
         Returns
         -------
@@ -179,7 +238,7 @@ class LiveTiledWriter:
         """
         deadline = time.monotonic() + timeout
         with self._state:
-            while self._outstanding:
+            while self._outstanding or self._unflushed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -214,7 +273,13 @@ class LiveTiledWriter:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            due = [run.flush_at for run in self._progress.values() if run.flush_at is not None]
+            try:
+                item = self._queue.get(timeout=max(0.0, min(due) - time.monotonic())
+                                       if due else None)
+            except queue.Empty:
+                self._flush_due()
+                continue
             if item is None:
                 return
             try:
@@ -226,6 +291,30 @@ class LiveTiledWriter:
                 with self._state:
                     self._outstanding -= 1
                     self._state.notify_all()
+
+    def _flush_due(self) -> None:
+        now = time.monotonic()
+        for run in list(self._progress.values()):
+            if run.flush_at is not None and run.flush_at <= now:
+                if run.writer is not None and run.run_writer is not None:
+                    try:
+                        flush_cached_events(run.run_writer)
+                    except Exception as error:  # as a failed write: the spool has it all
+                        self._write_failed(run, "event", error)
+                self._track_cache(run)
+
+    def _track_cache(self, run: _RunProgress) -> None:
+        """Note when the events the run's writer holds must be appended, if it holds any."""
+        holding = (run.writer is not None and run.run_writer is not None
+                   and cached_event_count(run.run_writer) > 0)
+        if not holding:
+            run.flush_at = None
+        elif run.flush_at is None:
+            run.flush_at = time.monotonic() + self.flush_seconds
+        unflushed = sum(run.flush_at is not None for run in self._progress.values())
+        with self._state:
+            self._unflushed = unflushed
+            self._state.notify_all()
 
     def _set_outcome(self, run: _RunProgress, outcome: RunOutcome, reason: str = "") -> None:
         run.outcome, run.reason = outcome, reason or run.reason
@@ -268,7 +357,8 @@ class LiveTiledWriter:
                            "(run `tcstation replay` once Tiled is back)", self.uri, run.uid[:8])
             return
         try:
-            run.writer = TiledWriter(self._client_or_connect(), batch_size=self.batch_size)
+            run.writer = TiledWriter(self._client_or_connect(), batch_size=self.batch_size,
+                                     normalizer=functools.partial(_CapturingNormalizer, run=run))
         except Exception as error:  # any failure to connect means: spool only
             self._client = None
             self._set_outcome(run, RunOutcome.OFFLINE, f"cannot connect: {error}")
@@ -280,13 +370,18 @@ class LiveTiledWriter:
         try:
             run.writer(name, doc)
         except Exception as error:  # Tiled errors are many; the spool has it all
-            run.writer = None
-            self._client = None
-            self._set_outcome(run, RunOutcome.FAILED,
-                              f"{type(error).__name__} writing a {name!r} document: {error}")
-            logger.warning("Tiled failed while writing run %s (%s: %s); the rest of the run "
-                           "goes to the spool only (run `tcstation replay` once Tiled is back)",
-                           run.uid[:8], type(error).__name__, error)
+            self._write_failed(run, name, error)
+        if name in ("event", "event_page", "stop"):
+            self._track_cache(run)
+
+    def _write_failed(self, run: _RunProgress, name: str, error: Exception) -> None:
+        run.writer = None
+        self._client = None
+        self._set_outcome(run, RunOutcome.FAILED,
+                          f"{type(error).__name__} writing a {name!r} document: {error}")
+        logger.warning("Tiled failed while writing run %s (%s: %s); the rest of the run "
+                       "goes to the spool only (run `tcstation replay` once Tiled is back)",
+                       run.uid[:8], type(error).__name__, error)
 
     def _finish(self, run: _RunProgress) -> None:
         with self._state:
@@ -316,6 +411,8 @@ class LiveTiledWriter:
         finally:
             lock.release()
             del self._progress[run.uid]
+            run.flush_at = None
+            self._track_cache(run)
         if run.outcome is RunOutcome.PENDING:
             logger.warning("run %s is pending in the spool (%s); `tcstation replay` writes it "
                            "to Tiled", run.uid[:8], run.reason)

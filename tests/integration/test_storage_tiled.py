@@ -146,6 +146,53 @@ def test_events_are_readable_while_the_run_goes_on(writer_and_client):
     assert writer.outcome(uid) is RunOutcome.WRITTEN
 
 
+def test_a_batch_that_does_not_fill_is_written_while_the_run_goes_on(writer_and_client):
+    """Three points, fewer than a batch: the time-based flush puts them in Tiled before the stop."""
+    writer, client = writer_and_client
+    assert writer.batch_size > 3
+    run_engine = RunEngine({})
+    run_engine.subscribe(writer)
+    seen: dict[str, object] = {}
+
+    @bpp.run_decorator(md={"purpose": "time-based flush"})
+    def three_points_then_wait_for_tiled():
+        for _ in range(3):
+            yield from bps.trigger_and_read([noisy_det])
+        uid = writer.spool.pending_uids()[-1]
+        # The plan itself waits: without the flush, the rows would come only at the stop.
+        wait_for_rows(client, uid, 3, timeout=30.0)
+        seen["stop_present"] = "stop" in client[uid].metadata
+
+    (uid,) = run_engine(three_points_then_wait_for_tiled())
+
+    assert seen["stop_present"] is False
+    assert writer.wait_until_idle(30)
+    assert rows_in_tiled(client, uid) == 3
+    assert writer.outcome(uid) is RunOutcome.WRITTEN
+
+
+def test_a_fast_scan_is_appended_in_batches_not_event_by_event(writer_and_client, monkeypatch):
+    from tiled.client.dataframe import DataFrameClient
+
+    writer, client = writer_and_client
+    appends: list[int] = []
+    original = DataFrameClient.append_partition
+
+    def counting(self, partition, data):
+        appends.append(len(data))
+        return original(self, partition, data)
+
+    monkeypatch.setattr(DataFrameClient, "append_partition", counting)
+    run_engine = RunEngine({})
+    run_engine.subscribe(writer)
+    (uid,) = run_engine(bp.count([det], num=41))
+    assert writer.wait_until_idle(60)
+    assert writer.outcome(uid) is RunOutcome.WRITTEN
+    assert sum(appends) == 41 and rows_in_tiled(client, uid) == 41
+    assert len(appends) <= 41 // 2, f"appends of {appends} events"
+    assert max(appends) <= writer.batch_size
+
+
 def test_runs_are_found_by_plan_name_and_the_latest_first(writer_and_client):
     writer, client = writer_and_client
     run_engine = RunEngine({})
