@@ -10,6 +10,8 @@ import epics
 import numpy as np
 import pytest
 from caproto import AlarmSeverity, AlarmStatus, CaprotoTimeoutError, ChannelType
+from caproto._utils import ErrorResponseReceived
+from caproto.sync.client import write as caproto_write
 from caproto.threading.client import Context
 
 from ioc_sim.physics import lockin_settle_time
@@ -106,14 +108,14 @@ def test_controller_ramps_at_the_set_rate(fast_station):
 
 def test_bad_puts_are_refused_flagged_and_the_ioc_keeps_serving(fast_station, caproto_context):
     prefix = fast_station.prefix
-    # (suffix, value, whether our putter sees it and flags it): an enum index beyond
-    # the list fails in caproto's own conversion, before any putter, so no alarm.
+    # (suffix, value, whether our putter sees it and flags it): text to a number and an
+    # enum index beyond the list reach the putter too (ioc_sim.putchecks), so get flagged.
     cases = [
         ("TC:OUT1:SP", 1000.0, True), ("TC:OUT1:SP", -5.0, True), ("TC:OUT1:SP", math.nan, True),
         ("TC:RampR1", 0.0, True), ("SRC:Curr", 5.0, True), ("SRC:Curr", -5.0, True),
         ("LIA1:SENS", 27, True), ("LIA1:SENS", -1, True), ("LIA1:OFLT", 20, True),
-        ("LIA2:SLVL", 10.0, True), ("TC:OUT1:SP", "hot", False), ("SRC:Curr", "lots", False),
-        ("TC:HTR1:Range", 7, False),
+        ("LIA2:SLVL", 10.0, True), ("TC:OUT1:SP", "hot", True), ("SRC:Curr", "lots", True),
+        ("TC:HTR1:Range", 7, True),
     ]
     for suffix, bad_value, flagged in cases:
         name = f"{prefix}{suffix}"
@@ -228,3 +230,57 @@ def test_lockin_settles_after_a_bias_step_within_the_table_time(station_factory)
     tick = get(f"{prefix}SIM:Tick_RBV")
     assert within and min(within) <= settle + 2 * tick
     assert outside and max(outside) >= 0.5 * settle, "a filter that jumps is no filter"
+
+
+def _settings() -> list[tuple[str, object]]:
+    """Every writable PV suffix of the station IOC with its PV instance (built in-process)."""
+    from ioc_sim.station import build_ioc, build_parser
+
+    ioc = build_ioc(build_parser().parse_args(["--prefix", "P:", "--no-noise"]))
+    return [(name.removeprefix("P:"), instance) for name, instance in ioc.pvdb.items()
+            if not instance.pvspec.read_only and instance.putter is not None]
+
+
+def _refusal(name: str, value, data_type) -> str:
+    """Put ``value`` expecting a refusal; return the server's message."""
+    try:
+        caproto_write(name, [value], notify=True, data_type=data_type, timeout=5.0)
+    except ErrorResponseReceived as err:
+        return bytes(err.args[0].error_message).decode(errors="replace").rstrip("\x00")
+    raise AssertionError(f"{name} accepted {value!r}")
+
+
+def test_every_refused_put_names_the_value_and_what_is_allowed(fast_station, caproto_context):
+    prefix = fast_station.prefix
+    settings = _settings()
+    enums = [(suffix, pv) for suffix, pv in settings if pv.data_type == ChannelType.ENUM]
+    numbers = [(suffix, pv) for suffix, pv in settings if pv.data_type != ChannelType.ENUM]
+    assert len(enums) >= 14 and len(numbers) >= 24
+    for suffix, pv in enums:
+        name = f"{prefix}{suffix}"
+        (client,) = caproto_context.get_pvs(name, timeout=5.0)
+        before = client.read(data_type=ChannelType.STRING).data[0]
+        for bad, wire in (("bogus", ChannelType.STRING), (len(pv.enum_strings), ChannelType.LONG),
+                          (-1, ChannelType.LONG), (0.5, ChannelType.DOUBLE)):
+            message = _refusal(name, bad, wire)
+            assert repr(bad) in message or str(bad) in message, message
+            assert all(repr(choice) in message for choice in pv.enum_strings), message
+        assert client.read(data_type=ChannelType.STRING).data[0] == before, name
+    for suffix, _pv in numbers:
+        name = f"{prefix}{suffix}"
+        (client,) = caproto_context.get_pvs(name, timeout=5.0)
+        before = client.read().data[0]
+        message = _refusal(name, "bogus", ChannelType.STRING)
+        assert "'bogus'" in message and "allowed" in message and " to " in message, message
+        assert client.read().data[0] == before, name
+
+
+@pytest.mark.parametrize("suffix", ["LIA1:SENS", "LIA2:OFLT", "LIA1:HARM", "LIA2:AGAN"])
+def test_a_fractional_index_is_refused_not_truncated(fast_station, caproto_context, suffix):
+    name = f"{fast_station.prefix}{suffix}"
+    (client,) = caproto_context.get_pvs(name, timeout=5.0)
+    before = int(client.read().data[0])
+    message = _refusal(name, before + 0.5, ChannelType.DOUBLE)
+    assert f"{before + 0.5!r}" in message and "whole number" in message, message
+    assert client.read().data[0] == before
+    assert get(f"{name}_RBV" if suffix != "LIA2:AGAN" else name) == before
