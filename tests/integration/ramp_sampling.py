@@ -1,0 +1,126 @@
+"""The sampling a physics check on a ramp needs, asserted before the physics.
+
+Every wall millisecond a reading takes becomes speed-up milliseconds of simulated time,
+so on a busy machine the curves of a ramp come out sparser. A test that checks onsets or
+slopes asserts first the spacing it got, from the events, and fails with that figure
+("400 mA curve: median spacing 0.62 K, the analysis needs <= 0.25 K"), so a run that is
+too sparse is told apart from a model or an analysis that is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+ONSET_SPACING = 0.25
+"""K between consecutive points of one bias curve that the transition finder needs to
+find all four dU/dI onsets of the Mg/MgO surface. Measured (2026-12-02) by thinning two
+fine ramps (0.056 and 0.17 K per curve) to every spacing and phase: up to 0.22 K every
+onset was found within 0.03 K of the truth; from 0.28 K the 400 mA curve's departure
+(8 to 11 sigma at any spacing, against a threshold of 8) is missed in some phases, and
+beyond about 0.5 K every curve is."""
+
+ONSET_WINDOW = 1.0
+"""K either side of a true onset: the transition finder's departure window, over which
+it compares the data with the normal state extrapolated down."""
+
+
+def bias_curves(temperature: np.ndarray, bias: np.ndarray,
+                biases: Sequence[float], tolerance: float = 2e-3) -> dict[float, np.ndarray]:
+    """The temperatures of each bias curve, in event order."""
+    return {float(value): temperature[np.abs(bias - value) <= tolerance] for value in biases}
+
+
+def median_spacing(temperatures: np.ndarray) -> float:
+    """Median K between consecutive points (nan with fewer than two)."""
+    if temperatures.size < 2:
+        return math.nan
+    return float(np.median(np.abs(np.diff(temperatures))))
+
+
+def _label(value: float) -> str:
+    return f"{value * 1e3:g} mA curve"
+
+
+def assert_curve_sampling(temperature: np.ndarray, bias: np.ndarray, biases: Sequence[float],
+                          *, spacing_needed: float = ONSET_SPACING,
+                          onsets: dict[float, float] | None = None,
+                          window: float = ONSET_WINDOW,
+                          needed_by: str = "the analysis") -> dict[float, float]:
+    """Fail, naming the figures, unless every bias curve is sampled finely enough.
+
+    Parameters
+    ----------
+    temperature, bias : numpy.ndarray
+        Event columns: the ramp's temperature (K) and the measured bias (A).
+    biases : sequence of float
+        The ramp's biases (A).
+    spacing_needed : float
+        Largest median spacing (K) of a curve the physics check can use.
+    onsets : dict of float to float, optional
+        True onset (K) by bias: each curve must also have a point every ``spacing_needed``
+        within ``window`` of its onset, where the analysis places it.
+    window : float
+        Half width (K) of the window around each onset.
+    needed_by : str
+        What needs the spacing, for the message.
+
+    Returns
+    -------
+    dict of float to float
+        The median spacing (K) achieved by bias.
+    """
+    problems = []
+    achieved = {}
+    for value, curve in bias_curves(temperature, bias, biases).items():
+        spacing = median_spacing(curve)
+        achieved[value] = spacing
+        if not spacing <= spacing_needed:
+            problems.append(f"{_label(value)}: median spacing {spacing:.2f} K, {needed_by} "
+                            f"needs <= {spacing_needed:.2f} K")
+        if onsets is not None and value in onsets:
+            low, high = onsets[value] - window, onsets[value] + window
+            count = int(np.count_nonzero((curve >= low) & (curve <= high)))
+            needed = math.floor(2 * window / spacing_needed)
+            if count < needed:
+                problems.append(f"{_label(value)}: {count} points within {low:.2f} to "
+                                f"{high:.2f} K around its onset, {needed_by} needs >= "
+                                f"{needed}")
+    assert not problems, ("the ramp sampled too coarsely for the physics check (a slow or "
+                          "busy machine, not the physics): " + "; ".join(problems))
+    return achieved
+
+
+def slope_window_spacing(window_kelvin: float, points: int = 5) -> float:
+    """Largest spacing (K) that puts ``points`` readings in a slope window of that width."""
+    return window_kelvin / (points - 1)
+
+
+def slowdown_range(rule_factory, curve, spacing: float, noise: float, start: float,
+                   stop: float, trials: int = 60) -> tuple[float, float]:
+    """Where a slow-down rule slows on the model's curve sampled as the ramp sampled it.
+
+    The rule (a fresh one from ``rule_factory()`` per trial) is fed the noise-free curve
+    ``curve(T)`` at ``spacing`` K, starting at every phase of one spacing, with Gaussian
+    noise of ``noise``; the earliest and latest temperatures of its first slow-down over
+    the trials (nan when it never slows) bound where the live ramp may slow.
+    """
+    rng = np.random.default_rng(0)
+    decisions = []
+    for trial in range(trials):
+        rule = rule_factory()
+        temperatures = np.arange(start + spacing * trial / trials, stop, spacing)
+        for temperature in temperatures:
+            value = float(curve(temperature)) + noise * rng.standard_normal()
+            if rule({rule.temperature_field: float(temperature),
+                     rule.signal_field: value}) == rule.slow:
+                decisions.append(float(temperature))
+                break
+        else:
+            decisions.append(math.nan)
+    decisions = np.array(decisions)
+    if np.isnan(decisions).any():
+        return math.nan, math.nan
+    return float(decisions.min()), float(decisions.max())
