@@ -1,0 +1,153 @@
+"""What one reading costs, in wall time and in simulated time, at several speed-ups.
+
+A transport reading is what a transport ramp does for each point: move the dc
+bias to the next of 0, 200, 300, 400 mA and have the source confirm it, then
+trigger the transport lock-in (its settle, 2.1 s at 300 ms and 12 dB/oct, and a
+fresh reading after it) and read it.  A susceptibility reading is a trigger and
+a read of the susceptometer's lock-in.  Both go through the station's ophyd
+devices (``devices.station.build_station``) against the simulated IOC in a
+subprocess, without a RunEngine, so the figures are the instruments' and the
+IOC's, not the plan's.
+
+Simulated time is ``SIM:Time_RBV`` before and after a batch of readings, over
+the number of readings (a tick of the simulation is 1/60 s of wall time, up to
+10 simulated seconds at 600x: a batch averages that quantisation out).  On the
+real instruments a transport reading costs about 2.1 s of settling plus a few
+tens of ms of bias confirmation and readout.
+
+    python benchmarks/reading_cost.py [--speedups 60 120 600] [--readings 24] [--json PATH]
+
+Run from another checkout (``git worktree add``) it measures that checkout's
+code: the script puts its own repository first on the path, for itself and
+for the IOC subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+
+from tcstation.ioc_process import (  # noqa: E402
+    SimulatedStationProcess,
+    free_port,
+    loopback_client_environment,
+)
+
+BIASES = (0.0, 0.2, 0.3, 0.4)
+SETTLE = 2.1
+"""Physical seconds: 7 time constants of 300 ms at 12 dB/oct."""
+
+
+def put(name: str, value) -> None:
+    import epics
+
+    if epics.caput(name, value, wait=True, timeout=10.0) != 1:
+        raise RuntimeError(f"put of {value!r} to {name} failed")
+
+
+def clock(prefix: str) -> float:
+    import epics
+
+    value = epics.caget(f"{prefix}SIM:Time_RBV", use_monitor=False, timeout=5.0)
+    if value is None:
+        raise RuntimeError(f"no answer from {prefix}SIM:Time_RBV")
+    return float(value)
+
+
+def batch(prefix: str, reading, readings: int) -> dict:
+    """Time ``readings`` calls of ``reading(k)``; simulated seconds from the IOC's clock."""
+    walls = []
+    simulated_start = clock(prefix)
+    for k in range(readings):
+        started = time.perf_counter()
+        reading(k)
+        walls.append(time.perf_counter() - started)
+    simulated = (clock(prefix) - simulated_start) / readings
+    return {"wall_ms_mean": 1e3 * statistics.fmean(walls),
+            "wall_ms_median": 1e3 * statistics.median(walls),
+            "simulated_s": simulated}
+
+
+def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
+    from devices.station import build_station
+
+    prefix = f"RC{uuid.uuid4().hex[:6]}:"
+    with SimulatedStationProcess(prefix, port, speedup=speedup, seed=1,
+                                 log_path=log_dir / f"ioc-{speedup:g}.log"):
+        station = build_station(prefix).connect(timeout=30.0)
+        put(f"{prefix}ENV:Insert", "transport")
+        put(f"{prefix}ENV:Contacts", "surface")
+        for lockin in ("LIA1", "LIA2"):
+            put(f"{prefix}{lockin}:OFLT", 9)  # 300 ms
+            put(f"{prefix}{lockin}:OFSL", 1)  # 12 dB/oct
+        put(f"{prefix}SRC:Curr", 0.0)
+        put(f"{prefix}SRC:Output", "On")
+
+        def transport(k: int) -> None:
+            station.bias_source.set(BIASES[k % len(BIASES)]).wait(30.0)
+            station.transport.trigger().wait(30.0)
+            station.transport.read()
+
+        def susceptibility(k: int) -> None:
+            station.susceptometer.trigger().wait(30.0)
+            station.susceptometer.read()
+
+        batch(prefix, transport, 4)  # warm-up: connections, caches
+        result = {"transport": batch(prefix, transport, readings)}
+        put(f"{prefix}SRC:Output", "Off")
+        put(f"{prefix}ENV:Insert", "susceptometer")
+        batch(prefix, susceptibility, 2)
+        result["susceptibility"] = batch(prefix, susceptibility, readings)
+    return result
+
+
+def table(results: dict) -> str:
+    lines = [f"reading cost ({ROOT}), {results['readings']} readings each, "
+             f"settle {SETTLE:g} s physical",
+             f"{'speed-up':>8} | {'transport wall ms':>17} | {'sim s':>6} | {'beyond settle':>13}"
+             f" | {'chi wall ms':>11} | {'sim s':>6}"]
+    for speedup, figures in results["speedups"].items():
+        transport, chi = figures["transport"], figures["susceptibility"]
+        lines.append(
+            f"{float(speedup):>7g}x | {transport['wall_ms_mean']:>9.1f} "
+            f"(med {transport['wall_ms_median']:>4.0f}) | {transport['simulated_s']:>6.2f} | "
+            f"{transport['simulated_s'] - SETTLE:>13.2f} | {chi['wall_ms_mean']:>11.1f} | "
+            f"{chi['simulated_s']:>6.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speedups", type=float, nargs="+", default=[60.0, 120.0, 600.0])
+    parser.add_argument("--readings", type=int, default=24)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.readings < 1:
+        parser.error(f"--readings {args.readings} must be at least 1")
+    ports = [free_port() for _ in args.speedups]
+    # pyepics reads the address list once: every IOC's port goes in before it loads.
+    os.environ.update(loopback_client_environment(*ports))
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"reading-cost-{os.getpid()}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    results = {"root": str(ROOT), "readings": args.readings, "speedups": {}}
+    for speedup, port in zip(args.speedups, ports, strict=True):
+        results["speedups"][f"{speedup:g}"] = measure(speedup, port, args.readings, log_dir)
+    print(table(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
