@@ -37,6 +37,8 @@ class FakeEpicsSetting(RbvPairMixin, CheckedSettingMixin, PutCompletionSetMixin,
         self.sim_held_completions: list = []
 
     def put(self, value, *args, callback=None, use_complete=None, **kwargs):
+        if not kwargs.get("force", False):
+            self.check_value(value)  # as EpicsSignal.put does
         result = super().put(value, *args, **kwargs)
         if callback is not None:
             if self.sim_hold_completions:

@@ -176,8 +176,17 @@ class LockIn(ClockedDevice, Device):
         """Physical seconds for the output to settle after a step, at the present settings."""
         return sr830_tables.settle_time(int(self.time_constant.get()), int(self.slope.get()))
 
-    def wait_settled(self) -> None:
-        """Block for the settle time, then until the outputs hold a reading from after it.
+    def settle_start(self) -> tuple[float, float]:
+        """The moment a settle starts: (``time.monotonic()``, the clock's time)."""
+        return time.monotonic(), self.clock.now()
+
+    def wait_settled(self, start: tuple[float, float] | None = None) -> None:
+        """Block for the settle time from ``start``, until the outputs hold a reading after it.
+
+        Parameters
+        ----------
+        start : tuple of float, optional
+            :meth:`settle_start` at the moment the input changed; default now.
 
         Raises
         ------
@@ -187,12 +196,11 @@ class LockIn(ClockedDevice, Device):
         TimeoutError
             If the readings (or the simulation clock) do not arrive in time.
         """
+        started, since = start if start is not None else self.settle_start()
         settle = self.settle_time()
         clock = self.clock
         timeout = clock.wall_seconds(settle) + self.fresh_reading_timeout
-        started = time.monotonic()
         if clock.simulated:
-            since = clock.now()
             reached = clock.wait_until(since + settle, timeout)
             self._outputs.check_connected(started)
             if not clock.connected:
@@ -217,10 +225,11 @@ class LockIn(ClockedDevice, Device):
     def trigger(self) -> DeviceStatus:
         """Wait for a settled reading; see the class docstring."""
         status = DeviceStatus(self)
+        start = self.settle_start()
 
         def acquire():
             try:
-                self.wait_settled()
+                self.wait_settled(start)
             except InstrumentOutageError as err:
                 self._leave_pending("trigger", err)
                 return

@@ -26,6 +26,14 @@ class ComplianceError(RuntimeError):
     """The source hit its voltage compliance and does not deliver the current asked for."""
 
 
+def _snapshot(signal) -> tuple:
+    """(timestamp, value) of ``signal`` now, or (None, None) if it cannot be read."""
+    try:
+        return signal.timestamp, signal.get()
+    except Exception:  # noqa: BLE001 - disconnected, timed out: the monitors will tell
+        return None, None
+
+
 def _last_reading(signal) -> str:
     """``signal``'s value for an error message, or why there is none (a message must not raise)."""
     try:
@@ -123,19 +131,30 @@ class CurrentSource(Device):
 
         tolerance = float(self.current_tolerance.get())
         lock = threading.Lock()
-        # since: the IOC timestamp of the readback showing the value; measurements count from it
-        state = {"since": None, "counted": None, "delivering": 0, "tripped": 0}
+        # Monitor values with their IOC timestamps as the monitor thread delivered them (a
+        # signal's value and timestamp read from another thread may be from two updates).
+        # since: the timestamp of the readback showing the value; measurements count from it.
+        readback_before = _snapshot(self.current)
+        state = {
+            "written": False, "since": None, "counted": None, "delivering": 0, "tripped": 0,
+            "measured": _snapshot(self.measured_current),
+            "trip": _snapshot(self.compliance_tripped),
+        }
 
-        def evaluate(*args, **kwargs):
+        def shows_target(value) -> bool:
+            return value is not None and abs(float(value) - amps) <= 1e-9 * max(abs(amps), 1.0)
+
+        def evaluate():
             with lock:
                 since = state["since"]
-                measured_at = self.measured_current.timestamp
-                if status.done or since is None or measured_at is None or measured_at < since:
+                measured_at, measured = state["measured"]
+                if (status.done or not state["written"] or since is None or measured_at is None
+                        or measured_at < since):
                     return
-                tripped = bool(self.compliance_tripped.get())
-                tripped_fresh = (self.compliance_tripped.timestamp or -math.inf) >= since
-                delivering = (not tripped
-                              and abs(float(self.measured_current.get()) - amps) <= tolerance)
+                trip_at, tripped = state["trip"]
+                tripped = bool(tripped)
+                tripped_fresh = trip_at is not None and trip_at >= since
+                delivering = not tripped and abs(float(measured) - amps) <= tolerance
                 if measured_at == state["counted"] and not (tripped and tripped_fresh):
                     return
                 state["counted"] = measured_at
@@ -145,7 +164,7 @@ class CurrentSource(Device):
                 if state["tripped"] >= self.settled_readings:
                     decided = ComplianceError(
                         f"{self.name}: in compliance at {self.voltage_limit.get():g} V: "
-                        f"{self.measured_current.get():.6g} A measured of {amps:g} A set")
+                        f"{float(measured):.6g} A measured of {amps:g} A set")
                 elif state["delivering"] >= self.settled_readings:
                     decided = True
             if decided is True:
@@ -153,12 +172,32 @@ class CurrentSource(Device):
             elif decided is not None:
                 complete(status, decided)
 
+        def readback_changed(value=None, timestamp=None, **kwargs):
+            with lock:
+                if state["since"] is None and shows_target(value):
+                    state["since"] = timestamp
+            evaluate()
+
+        def measurement_changed(value=None, timestamp=None, **kwargs):
+            with lock:
+                state["measured"] = (timestamp, value)
+            evaluate()
+
+        def trip_changed(value=None, timestamp=None, obj=None, **kwargs):
+            with lock:
+                state["trip"] = (timestamp, bool(obj.get()))
+            evaluate()
+
         def written_done(written):
             if not written.success:
                 complete(status, written.exception())
                 return
             with lock:
-                state["since"] = self.current.timestamp or -math.inf
+                state["written"] = True
+                if state["since"] is None and shows_target(readback_before[1]):
+                    # The readback showed the value before the put, and the IOC did not
+                    # post it again: measurements since it count.
+                    state["since"] = readback_before[0]
             evaluate()
 
         outage = threading.Event()
@@ -199,8 +238,10 @@ class CurrentSource(Device):
 
         subscriptions.append((self.measured_current, self.measured_current.subscribe(
             connection_changed, event_type=self.measured_current.SUB_META, run=False)))
-        for signal in (self.measured_current, self.compliance_tripped):
-            subscriptions.append((signal, signal.subscribe(evaluate, run=False)))
+        for signal, callback in ((self.current, readback_changed),
+                                 (self.measured_current, measurement_changed),
+                                 (self.compliance_tripped, trip_changed)):
+            subscriptions.append((signal, signal.subscribe(callback, run=False)))
         status.add_callback(clean_up)
         try:
             written = self.current.set(amps)
