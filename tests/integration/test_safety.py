@@ -1,0 +1,246 @@
+"""The sample never passes its limit: guard in kelvin, watchdog, targets, clean-up, ramp's end.
+
+Each test asserts on what the sample reached (the simulator's true sample
+temperature, monitored throughout), never on timing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import epics
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky import plan_stubs as bps
+from bluesky import preprocessors as bpp
+from ophyd import EpicsSignal
+
+from devices.station import build_station
+from plans.maintenance import cool_down
+from plans.policy import HOLD_MARGIN
+from plans.ramps import RampInterruptedError, transport_ramp
+from plans.safety import SampleTemperatureGuard, UnsafeSetpointError, refuse_unsafe_setpoints
+
+pytestmark = pytest.mark.integration
+
+LIMIT = 77.0  # K, the Mg/MgO sample's
+
+
+class Peak:
+    """The highest true sample temperature seen since ``reset``."""
+
+    def __init__(self, station):
+        self.signal = station.simulation.sample_temperature
+        self.value = -np.inf
+        self.signal.subscribe(self._update, run=True)
+
+    def _update(self, value=None, **kwargs):
+        if value is not None:
+            self.value = max(self.value, float(value))
+
+    def reset(self):
+        self.value = float(self.signal.get(use_monitor=False))
+
+
+def simulated_time(station) -> float:
+    return float(station.simulation.simulated_time.get(use_monitor=False))
+
+
+def wait_simulated(station, seconds: float, wall_timeout: float = 120.0) -> None:
+    """Wait until the simulation clock has advanced ``seconds`` (a reading we wait for)."""
+    end = simulated_time(station) + seconds
+    deadline = time.monotonic() + wall_timeout
+    while simulated_time(station) < end:
+        assert time.monotonic() < deadline, f"the simulation did not advance {seconds} s"
+        time.sleep(0.05)
+
+
+def heater_runs_away(prefix: str) -> None:
+    """An operator's slip: open loop at full output on the high range."""
+    assert epics.caput(f"{prefix}TC:OUT1:MOUT", 100.0, wait=True) == 1
+    assert epics.caput(f"{prefix}TC:HTR1:Range", "High", wait=True) == 1
+    assert epics.caput(f"{prefix}TC:OUT1:Mode", "Open Loop", wait=True) == 1
+
+
+_engines: list[RunEngine] = []
+
+
+def guarded_engine(station) -> tuple[RunEngine, SampleTemperatureGuard, list]:
+    RE = RunEngine({}, call_returns_result=False)
+    documents: list = []
+    RE.subscribe(lambda name, doc: documents.append((name, doc)))
+    guard = SampleTemperatureGuard(station.cryostat)
+    RE.install_suspender(guard)
+    RE.preprocessors.append(refuse_unsafe_setpoints(station.cryostat))
+    _engines.append(RE)
+    return RE, guard, documents
+
+
+@pytest.fixture(autouse=True)
+def remove_guards():
+    """A guard left installed would act on the next test's runaway."""
+    yield
+    while _engines:
+        RE = _engines.pop()
+        RE.clear_suspenders()
+        if RE.state != "idle":
+            RE.halt()
+
+
+def after_events(RE, count: int, action, condition=None):
+    """Run ``action`` in a thread once ``count`` events (meeting ``condition``) were emitted."""
+    seen = []
+
+    def watch(name, doc):
+        if name == "event" and (condition is None or condition(doc)):
+            seen.append(doc)
+            if len(seen) == count:
+                threading.Thread(target=action, daemon=True).start()
+
+    return RE.subscribe(watch)
+
+
+@pytest.fixture(scope="module")
+def station_ioc(station_factory):
+    return station_factory(speedup=60.0, noise=True)
+
+
+@pytest.fixture(scope="module")
+def station(station_ioc):
+    return build_station(station_ioc.prefix).connect(timeout=20.0)
+
+
+@pytest.fixture
+def restore(station, station_ioc):
+    yield
+    prefix = station_ioc.prefix
+    epics.caput(f"{prefix}TC:IN1:Units", "K", wait=True)
+    epics.caput(f"{prefix}TC:OUT1:Mode", "Closed Loop", wait=True)
+    epics.caput(f"{prefix}TC:OUT1:MOUT", 0.0, wait=True)
+
+
+def test_celsius_display_units_do_not_blind_the_guard(station, station_ioc, restore):
+    """IN1 in Celsius (a legal put) and a heater runaway mid-ramp: the sample stays cold."""
+    RE, guard, _ = guarded_engine(station)
+    peak = Peak(station)
+    RE(cool_down(station, 60.0))
+    assert epics.caput(f"{station_ioc.prefix}TC:IN1:Units", "C", wait=True) == 1
+    peak.reset()
+    after_events(RE, 3, lambda: heater_runs_away(station_ioc.prefix))
+    with pytest.raises(RampInterruptedError, match="temperature guard"):
+        RE(transport_ramp(station, start=60.0, stop=75.0, rate=1.5, biases=(0.0,)))
+    wait_simulated(station, 120.0)
+    assert guard.trips >= 1
+    assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
+
+
+def test_the_watchdog_stops_a_100_K_setpoint_with_the_run_engine_idle(station, station_ioc,
+                                                                       restore, tmp_path):
+    from tcstation.watchdog import start_watchdog
+
+    prefix = station_ioc.prefix
+    peak = Peak(station)
+    log = tmp_path / "watchdog.log"
+    with start_watchdog(prefix, log_path=log) as watchdog:
+        assert watchdog.owned and watchdog.running
+        peak.reset()
+        assert epics.caput(f"{prefix}TC:OUT1:Mode", "Closed Loop", wait=True) == 1
+        assert epics.caput(f"{prefix}TC:HTR1:Range", "High", wait=True) == 1
+        assert epics.caput(f"{prefix}TC:OUT1:SP", 100.0, wait=True) == 1
+        wait_simulated(station, 240.0)
+    assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
+    assert station.cryostat.heater_range.get(use_monitor=False) == "Off"
+    assert station.cryostat.setpoint.get(use_monitor=False) <= LIMIT - HOLD_MARGIN + 1e-6
+    assert "watchdog" in log.read_text() and "heater range Off" in log.read_text()
+
+
+def test_a_raw_unsafe_setpoint_in_a_plan_is_refused_and_the_run_ends(station, station_ioc):
+    RE, _, documents = guarded_engine(station)
+    raw = EpicsSignal(f"{station_ioc.prefix}TC:OUT1:SP", name="raw_setpoint")
+    raw.wait_for_connection(10.0)
+    before = station.cryostat.setpoint.get(use_monitor=False)
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.checkpoint()
+        yield from bps.mv(raw, 100.0)
+        yield from bps.close_run()
+
+    # A plan that re-put the value on every resume would never end: pause it then.
+    stopper = threading.Timer(60.0, RE.request_pause)
+    stopper.start()
+    try:
+        with pytest.raises(UnsafeSetpointError, match=r"setpoint 100 K .* 0 to 76 K"):
+            RE(plan())
+    finally:
+        stopper.cancel()
+    assert station.cryostat.setpoint.get(use_monitor=False) == pytest.approx(before)
+    stop = [doc for name, doc in documents if name == "stop"][-1]
+    assert stop["exit_status"] == "fail"
+
+
+def test_the_final_setpoint_after_a_ramp_to_the_limit_is_the_safe_hold(station):
+    RE, guard, documents = guarded_engine(station)
+    RE(transport_ramp(station, start=74.0, stop=76.0, rate=1.5, biases=(0.0,)))
+    stop = [doc for name, doc in documents if name == "stop"][-1]
+    assert stop["exit_status"] == "success"
+    assert guard.trips == 0, guard.last_trip
+    wait_simulated(station, 30.0)  # the end-of-plan stop() has run and posted
+    assert station.cryostat.setpoint.get(use_monitor=False) <= LIMIT - HOLD_MARGIN + 1e-6
+
+
+def test_a_guard_trip_near_a_ramps_end_ends_it_with_the_ramps_error(station, station_ioc,
+                                                                    restore):
+    RE, guard, _ = guarded_engine(station)
+    sample_field = station.cryostat.sample_temperature.name
+    after_events(RE, 1, lambda: heater_runs_away(station_ioc.prefix),
+                 condition=lambda doc: doc["data"][sample_field] >= 73.5)
+    with pytest.raises(RampInterruptedError, match="temperature guard"):
+        RE(transport_ramp(station, start=71.0, stop=74.0, rate=1.5, biases=(0.0, 0.2)))
+    assert guard.trips >= 1
+
+
+def test_a_guard_trip_after_the_ramp_closed_does_not_replay_the_closed_run(station,
+                                                                         station_ioc, restore):
+    RE, guard, documents = guarded_engine(station)
+    peak = Peak(station)
+    RE(cool_down(station, 72.0))
+    peak.reset()
+    RE.subscribe(lambda name, doc: name == "stop" and heater_runs_away(station_ioc.prefix))
+    RE(transport_ramp(station, start=72.0, stop=73.0, rate=1.5, biases=(0.0,)))
+    wait_simulated(station, 60.0)
+    assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
+    stop = [doc for name, doc in documents if name == "stop"][-1]
+    assert stop["exit_status"] == "success"
+    assert guard.trips >= 1, "the runaway after the run tripped the guard during the clean-up"
+
+
+@pytest.mark.parametrize("speedup", [20.0, 60.0, 120.0])
+def test_a_100_K_setpoint_during_a_plan_keeps_the_sample_below_its_limit(station_factory,
+                                                                        speedup):
+    ioc = station_factory(speedup=speedup, noise=True)
+    station = build_station(ioc.prefix).connect(timeout=20.0)
+    RE, guard, documents = guarded_engine(station)
+    peak = Peak(station)
+    RE(cool_down(station, 70.0))
+    peak.reset()
+    watched_for = 240.0  # simulated s after the put: the stage cools below the resume point
+
+    def readings():
+        end = simulated_time(station) + watched_for
+        while (yield from bps.rd(station.simulation.simulated_time)) < end:
+            yield from bps.checkpoint()
+            yield from bps.trigger_and_read([station.cryostat])
+            yield from bps.sleep(5.0 * station.cryostat.time_scale)
+
+    def put_100_k():
+        assert epics.caput(f"{ioc.prefix}TC:OUT1:SP", 100.0, wait=True) == 1
+
+    after_events(RE, 2, put_100_k)
+    RE(bpp.run_wrapper(readings()))
+    stop = [doc for name, doc in documents if name == "stop"][-1]
+    assert stop["exit_status"] == "success", "the plan resumed and ended"
+    assert guard.trips >= 1
+    assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K at {speedup:g}x"
