@@ -109,16 +109,19 @@ class LocalRedis:
              "--appendonly", "no", "--daemonize", "no"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not redis_answers(self.address, timeout=0.5):
-            if self.process.poll() is not None:
-                raise ServiceError(f"redis-server exited with code {self.process.returncode} "
-                                   f"on port {self.port}" +
-                                   (f"; see {self.log_path}" if self.log_path else ""))
-            if time.monotonic() > deadline:
-                self.stop()
-                raise ServiceError(f"redis-server did not answer on {self.address} within "
-                                   f"{timeout:g} s")
-            time.sleep(0.1)
+        try:
+            while not redis_answers(self.address, timeout=0.5):
+                if self.process.poll() is not None:
+                    raise ServiceError(f"redis-server exited with code "
+                                       f"{self.process.returncode} on port {self.port}" +
+                                       (f"; see {self.log_path}" if self.log_path else ""))
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"redis-server did not answer on {self.address} within "
+                                       f"{timeout:g} s")
+                time.sleep(0.1)
+        except BaseException:  # a failed start, Ctrl-C or SIGTERM: leave no server behind
+            self.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -307,7 +310,9 @@ def qserver_main(argv: list[str]) -> int:
             prefix = f"QS{uuid.uuid4().hex[:4]}:"
             environment.update(loopback_client_environment(port))
             environment["TCSTATION_PREFIX"] = prefix
-            started.append(SimulatedStationProcess(prefix, port, speedup=args.speedup).start())
+            ioc = SimulatedStationProcess(prefix, port, speedup=args.speedup)
+            started.append(ioc)  # before start(): a SIGTERM while it starts stops it too
+            ioc.start()
             print(f"simulated station {prefix} at {args.speedup:g}x on 127.0.0.1:{port}",
                   flush=True)
         if environment.get("TCSTATION_WATCHDOG", "on").strip().lower() != "off":
