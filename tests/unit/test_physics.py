@@ -141,8 +141,11 @@ def degraded_for(minutes, temperature=295.0):
 
 def test_checkpoint_after_30_min_at_295_k_no_step_and_chi_of_pure_mg():
     fraction = physics.percolating_fraction(degraded_for(30.0))
-    dudi = physics.junction_network_dudi(np.array([60.0, LOWEST_TEMPERATURE]), 0.0, EXCITATION,
-                                         fraction)
+    ends = np.array([60.0, LOWEST_TEMPERATURE])
+    # The metallic background falls on cooling as it did before the exposure: no step is
+    # what the junctions add to it.
+    dudi = (physics.junction_network_dudi(ends, 0.0, EXCITATION, fraction)
+            - physics.surface_background_resistance(ends))
     bandwidth = physics.lockin_noise_bandwidth(SHORTEST_TIME_CONSTANT, 12)
     dudi_noise = math.sqrt(2.0) * LOCKIN_INPUT_NOISE * math.sqrt(bandwidth) / EXCITATION
     temperatures = np.arange(LOWEST_TEMPERATURE, 70.0, 0.05)
@@ -160,7 +163,12 @@ def test_checkpoint_reference_chi_onsets(reference, tolerance):
     temperatures = np.arange(reference.tc + 3.0, LOWEST_TEMPERATURE - 1e-9, -KELVIN_GRID_STEP)
     chi = physics.bulk_superconductor_susceptibility(temperatures, 1550.0, reference)
     assert chi.real[-1] == pytest.approx(-1.0, abs=0.01)
-    assert abs(chi[0]) < 0.01
+    rho = physics.bloch_grueneisen_resistivity(temperatures[0], reference.rho_295,
+                                               reference.residual_resistance_ratio,
+                                               reference.debye_temperature)
+    normal_metal = physics.sphere_susceptibility(reference.radius,
+                                                 physics.skin_depth(rho, 1550.0))
+    assert abs(chi[0] - normal_metal) < 0.01, "above Tc the sphere is its normal metal"
     assert chi_onset(temperatures, chi, 0) == pytest.approx(nominal[reference], abs=tolerance)
 
 
@@ -320,9 +328,14 @@ def test_field_moves_transition_down(shell_curve, fields, expected_shift):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "The Bean shell switches on as sqrt(b) below each Tc, so the 5 % onset hardly moves: "
-    "-0.52 K for Hac 1 Oe and -0.82 K for Hdc 200 Oe. The transition midpoint and chi'' "
-    "peak do move by -1.5 K and -2.7 K (test_field_moves_transition_down)."))
+    "Checkpoint 7 of physics note section 7, still open. The Bean shell's 5 % onset sits "
+    "0.2 K below each Tc and moves with it: -0.41 K for Hac 1 Oe and -0.72 K for Hdc 200 Oe. "
+    "The midpoint and chi'' peak do move by -1.5 K and -3.1 K "
+    "(test_field_moves_transition_down). An onset that moves by the note's numbers needs "
+    "a sheet critical current that rises over kelvins below Tc, whose soft start then moves "
+    "the analysis's normal level off SampleModel.true_onsets' by more than the 0.1 K the "
+    "demo allows; with Kc ~ (1 - T/Tc)^p no p meets the onset, midpoint and "
+    "peak-within-1.5-K numbers at once."))
 @pytest.mark.parametrize(("fields", "expected_shift"), [
     ({"hac": 1.0 * physics.OERSTED}, -1.5),
     ({"hdc": 200.0 * physics.OERSTED}, -2.7)], ids=["Hac_1_Oe", "Hdc_200_Oe"])
@@ -403,8 +416,11 @@ def test_dudi_normal_state_and_background(dudi_curves):
     temperatures, curves, step = dudi_curves
     for curve in curves.values():
         assert curve[0] == pytest.approx(5.0e-3, rel=1e-9)
-    assert curves[0.0][-1] == pytest.approx(3.0e-3, rel=1e-9)
-    assert step == pytest.approx(2.0e-3, rel=1e-9)
+    background = physics.surface_background_resistance(np.array([60.0, LOWEST_TEMPERATURE]))
+    assert background[0] == pytest.approx(3.0e-3, rel=1e-12)
+    assert background[1] == pytest.approx(3.0e-3, rel=0.015)
+    assert curves[0.0][-1] == pytest.approx(background[1], rel=1e-9)
+    assert step == pytest.approx(2.0e-3 + background[0] - background[1], rel=1e-9)
 
 
 @pytest.mark.parametrize(("bias", "expected_onset"), [
@@ -425,9 +441,9 @@ def test_dudi_step_ratio_table(dudi_curves, bias, expected_ratio):
 def test_core_resistance_is_monotonic_without_step():
     temperatures = np.arange(4.5, 300.0, 0.5)
     resistance = physics.core_resistance(temperatures)
-    assert physics.core_resistance(295.0) == pytest.approx(10e-6, rel=1e-12)
+    assert physics.core_resistance(295.0) == pytest.approx(100e-6, rel=1e-12)
     assert np.all(np.diff(resistance) > 0)
-    assert resistance[0] == pytest.approx(10e-6 / 52.0, rel=1e-3)
+    assert resistance[0] == pytest.approx(100e-6 / 52.0, rel=1e-3)
 
 
 # --------------------------------------------------------------------------------------------

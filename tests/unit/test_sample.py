@@ -98,7 +98,9 @@ def test_degraded_mg_mgo_approaches_pure_mg():
     temperatures = np.linspace(4.5, 70.0, 200)
     assert np.allclose(sample.susceptibility(temperatures), pure.susceptibility(temperatures),
                        rtol=0, atol=1e-6)
-    assert np.allclose(sample.dynamic_resistance(temperatures), 5.0e-3, rtol=1e-6)
+    # No junction superconducts: the normal state, a metal's rising curve (curve 6).
+    normal = physics.surface_background_resistance(temperatures) + 2.0e-3
+    assert np.allclose(sample.dynamic_resistance(temperatures), normal, rtol=1e-9)
 
 
 def test_contacts():
@@ -108,7 +110,9 @@ def test_contacts():
     assert pure.dynamic_resistance(30.0, contacts="core") == pytest.approx(core)
     assert pure.dynamic_resistance(30.0, contacts="surface") == pytest.approx(core)
     assert mg_mgo.dynamic_resistance(60.0) == pytest.approx(5.0e-3)
-    assert mg_mgo.dynamic_resistance(4.5) == pytest.approx(3.0e-3)
+    assert mg_mgo.dynamic_resistance(4.5) == pytest.approx(
+        physics.surface_background_resistance(4.5))
+    assert mg_mgo.dynamic_resistance(4.5) == pytest.approx(3.0e-3, rel=0.015)
 
 
 def test_scalar_and_array_results():
@@ -134,7 +138,7 @@ def test_references(kind, tc, tolerance):
 def test_true_onsets_of_fresh_mg_mgo(fresh_onsets):
     zero_bias = fresh_onsets[0.0]
     assert zero_bias["chi_onset"] == pytest.approx(50.0, abs=1.0)
-    assert zero_bias["tc_interface"] == 49.6
+    assert zero_bias["tc_interface"] == physics.PAPER_SHELL.tc
     assert zero_bias["tc_junctions"] == 53.6
     expected = {0.0: (53.75, 1.00), 0.2: (52.0, 0.85), 0.3: (51.0, 0.72), 0.4: (50.25, 0.63)}
     for bias, (onset, ratio) in expected.items():
@@ -213,7 +217,8 @@ def test_fifteen_minutes_warm_keeps_most_of_the_transition():
     warmed.advance(15 * MINUTE, ROOM)
     fresh_step = fresh.dynamic_resistance(60.0) - fresh.dynamic_resistance(4.5)
     warmed_step = warmed.dynamic_resistance(60.0) - warmed.dynamic_resistance(4.5)
-    assert warmed_step > 0.9 * fresh_step, "at 4.5 K the weakened links still carry 24 mA"
+    # A share f of the links survives (and each is weakened): a clear, smaller step.
+    assert 0.6 * fresh_step < warmed_step < 0.9 * fresh_step
     fresh_shielding = fresh.susceptibility(60.0).real - fresh.susceptibility(4.5).real
     warmed_shielding = warmed.susceptibility(60.0).real - warmed.susceptibility(4.5).real
     assert 0.6 * fresh_shielding < warmed_shielding < 0.95 * fresh_shielding
