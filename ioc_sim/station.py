@@ -10,23 +10,32 @@ Sub-prefixes under the station prefix ``P``:
 * ``P SIM:``  simulation clock and simulation-only diagnostics
 
 Run it with ``tcstation ioc`` or ``python -m ioc_sim``.
+
+The simulation steps once a tick (``--tick``, wall seconds): at 120x a tick of
+1/60 s is 2 simulated seconds, so a client waiting for a simulated moment (a
+lock-in's settle) would wait for the first tick past it.  ``SIM:WakeAt`` takes
+the simulated time a client waits for: the IOC then also steps to exactly that
+time when the wall clock reaches it, publishing that step's readings and
+``SIM:Time_RBV`` = the requested time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
 
-from caproto.server import PVGroup, SubGroup
+from caproto.server import SubGroup
 
 from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from ioc_sim.lakeshore336 import LakeShore336
-from ioc_sim.putchecks import readback
+from ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, readback, setting
 from ioc_sim.sample import SAMPLE_KINDS
 from ioc_sim.server import run
 from ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
@@ -42,9 +51,10 @@ MIN_TICK = 1.0 / 60.0
 STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
 SPEEDUP_RANGE = (0.1, 1000.0)
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
+MAX_PENDING_WAKES = 64
 
 
-class StationIOC(PVGroup):
+class StationIOC(CheckedGroup):
     """All simulated instruments of the station, sharing one sample and one clock."""
 
     cryostat = SubGroup(LakeShore336, prefix="TC:")
@@ -59,6 +69,8 @@ class StationIOC(PVGroup):
                               precision=2)
     tick_period = readback("SIM:Tick_RBV", DEFAULT_TICK, "Wall-clock period of the simulation "
                            "step and of every reading's update", units="s", precision=3)
+    wake_at = setting("SIM:WakeAt", 0.0, "Simulated time a client waits for: the simulation "
+                      "also steps to exactly this time and publishes it", units="s", precision=3)
 
     def __init__(self, *args, simulation: StationSimulation, speedup: float = 1.0,
                  tick: float = DEFAULT_TICK, state_file: Path | None = None, **kwargs):
@@ -66,7 +78,28 @@ class StationIOC(PVGroup):
         self.speedup_factor = speedup
         self.tick = tick
         self.state_file = state_file
+        self._wakes: list[float] = []
+        self._wake_requested = asyncio.Event()
         super().__init__(*args, **kwargs)
+
+    @wake_at.putter
+    @guarded
+    async def wake_at(self, instance, value):
+        when = finite_in_range(value, 0.0, 1e12, instance.pvname, "s")
+        if when > self.simulation.time and when not in self._wakes:
+            heapq.heappush(self._wakes, when)
+            if len(self._wakes) > MAX_PENDING_WAKES:
+                self._wakes = heapq.nsmallest(MAX_PENDING_WAKES, self._wakes)
+            self._wake_requested.set()
+        return when
+
+    def _next_wake_wall(self, last: float) -> float:
+        """Wall time (monotonic) at which the earliest pending wake falls due."""
+        while self._wakes and self._wakes[0] <= self.simulation.time:
+            heapq.heappop(self._wakes)
+        if not self._wakes:
+            return math.inf
+        return last + (self._wakes[0] - self.simulation.time) / self.speedup_factor
 
     @property
     def instruments(self):
@@ -85,10 +118,23 @@ class StationIOC(PVGroup):
         saved_at = 0.0
         last = time.monotonic()
         while True:
-            await async_lib.library.sleep(self.tick)
-            now = time.monotonic()
+            due = min(last + self.tick, self._next_wake_wall(last))
+            self._wake_requested.clear()
             try:
-                self.simulation.advance((now - last) * self.speedup_factor)
+                await asyncio.wait_for(self._wake_requested.wait(),
+                                       max(due - time.monotonic(), 0.0))
+                continue  # a new wake request: it may fall before ``due``
+            except TimeoutError:
+                pass
+            now = time.monotonic()
+            step = (now - last) * self.speedup_factor
+            if self._wakes and self._wakes[0] <= self.simulation.time + step:
+                # Step to exactly the requested time; the wall time left over counts
+                # towards the next step.
+                step = heapq.heappop(self._wakes) - self.simulation.time
+                now = last + step / self.speedup_factor
+            try:
+                self.simulation.advance(step)
                 for group in self.instruments:
                     await group.publish()
                 await instance.write(self.simulation.time)

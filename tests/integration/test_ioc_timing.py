@@ -166,3 +166,28 @@ def test_kelvin_reads_kelvin_whatever_the_display_units(station, monitors):
             epics.caget(f"{prefix}SIM:SampleTemp_RBV", use_monitor=False), abs=0.05)
     finally:
         put(f"{prefix}TC:IN1:Units", "K")
+
+
+def test_a_wake_request_steps_the_simulation_to_exactly_that_time(station_factory, monitors):
+    # 2x with its 0.1 s wall tick: 0.2 simulated s per regular step.
+    station = station_factory(speedup=2.0, noise=True)
+    prefix = station.prefix
+    clock = monitors(f"{prefix}SIM:Time_RBV")
+    reading = monitors(f"{prefix}LIA1:X")
+    wake = clock.last + 3.0 + 0.0123
+    put(f"{prefix}SIM:WakeAt", wake)
+    assert clock.last < wake, "the request must arrive before its time (1.5 wall s ahead)"
+    deadline = time.monotonic() + 30.0
+    while clock.last < wake and time.monotonic() < deadline:
+        time.sleep(0.02)
+    times = list(clock.values)
+    assert wake in times, f"no step at exactly {wake}: {[t for t in times if t > wake - 1]}"
+    # The step's readings were published before its clock, and the clock goes on.
+    at = times.index(wake)
+    assert reading.count() > 0
+    deadline = time.monotonic() + 30.0
+    while clock.count() <= at + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert clock.values[at + 1] > wake
+    # A time already past is ignored.
+    put(f"{prefix}SIM:WakeAt", 1.0)
