@@ -144,7 +144,10 @@ class PutCompletionSetMixin:
 
     def readback_shows(self, value) -> bool:
         """True if the readback shows ``value`` (the string, or the number within rounding)."""
-        readback = self.get()
+        try:
+            readback = self.get()
+        except Exception:  # noqa: BLE001 - disconnected: it does not show anything
+            return False
         if readback is None:
             return False
         if isinstance(value, str) or isinstance(readback, str):

@@ -348,15 +348,21 @@ class TemperatureController(ClockedDevice, Device):
         with self._lock:
             pending, self._pending = self._pending, None
         ceiling = self.hold_ceiling()
-        stage = _finite_or_none(self.stage_temperature.get())
-        setpoint = _finite_or_none(self.setpoint.get())
+        stage = _reading_or_none(self.stage_temperature)
+        setpoint = _reading_or_none(self.setpoint)
         moving = (pending is not None or stage is None or setpoint is None
                   or abs(stage - setpoint) > float(self.tolerance.get()))
         if not moving and setpoint <= ceiling:
             return
         start_from = stage if stage is not None else setpoint
-        hold_at = ceiling if start_from is None else min(max(start_from, SETPOINT_RANGE[0]),
-                                                         ceiling)
+        if start_from is None:
+            if pending is not None:
+                complete(pending, TemperatureMoveInterruptedError(
+                    f"{self.name}: stopped; the controller does not answer, nothing written"))
+            raise TemperatureMoveInterruptedError(
+                f"{self.name}: cannot stop: neither the stage temperature nor the setpoint "
+                f"can be read")
+        hold_at = min(max(start_from, SETPOINT_RANGE[0]), ceiling)
         try:
             # Setpoint first: a LakeShore switched out of ramping mid-ramp jumps to the target.
             self.setpoint.set(hold_at).wait(STOP_WRITE_TIMEOUT)
@@ -367,9 +373,10 @@ class TemperatureController(ClockedDevice, Device):
                     f"{self.name}: stopped; holding the stage at {hold_at:.3f} K"))
 
 
-def _finite_or_none(value) -> float | None:
+def _reading_or_none(signal) -> float | None:
+    """``signal``'s finite value, or None (no reading, or its IOC does not answer)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        number = float(signal.get())
+    except Exception:  # noqa: BLE001 - disconnected, timed out, None
         return None
     return number if math.isfinite(number) else None
