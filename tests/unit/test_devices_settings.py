@@ -8,7 +8,13 @@ import time
 import pytest
 from ophyd import Signal
 
-from devices import CurrentSource, LockIn, TemperatureController, TemperatureLimitError
+from devices import (
+    CurrentSource,
+    LockIn,
+    TemperatureController,
+    TemperatureLimitError,
+    TemperatureMoveInterruptedError,
+)
 from devices.clock import SimulationClock, WallClock
 from devices.fakes import fake_device
 from devices.signals import SettingRangeError, SettingTimeoutError
@@ -340,3 +346,20 @@ def test_a_compliance_posted_with_the_put_fails_the_set(source):
     source.current.sim_complete_puts()
     with pytest.raises(Exception, match="in compliance at 2 V: 0.2 A measured of 0.4 A"):
         status.wait(1.0)
+
+
+def test_stop_writes_nothing_when_the_controller_does_not_answer(cryostat):
+    setpoint_puts = recorded_puts(cryostat.setpoint)
+    move = cryostat.set(20.0)
+    setpoint_puts.clear()
+
+    def no_answer(*args, **kwargs):
+        raise TimeoutError("FAKE:TC:IN1:Kelvin could not connect")
+
+    cryostat.stage_temperature.get = no_answer
+    cryostat.setpoint.get = no_answer
+    with pytest.raises(TemperatureMoveInterruptedError, match="cannot stop"):
+        cryostat.stop()
+    assert setpoint_puts == []
+    with pytest.raises(TemperatureMoveInterruptedError, match="nothing written"):
+        move.wait(1.0)
