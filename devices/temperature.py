@@ -56,7 +56,8 @@ class TemperatureController(ClockedDevice, Device):
 
     ``stop()`` holds the present stage temperature when the controller is
     moving, never above :meth:`hold_ceiling` (the sample's limit less
-    ``hold_margin``), and lowers an idle setpoint that sits above it.
+    ``hold_margin``) nor above the present setpoint, and lowers an idle
+    setpoint that sits above the ceiling.
 
     Temperatures are read in kelvin (``IN1:Kelvin``, ``IN2:Kelvin``: LakeShore
     ``KRDG?``) whatever the inputs' display units. The controller's own last line
@@ -340,8 +341,9 @@ class TemperatureController(ClockedDevice, Device):
 
         Moving means a pending ``set`` or a stage more than ``tolerance`` away from
         the setpoint (a ramp or a step under way). Then ramping goes off and the
-        setpoint goes to the stage reading, at most :meth:`hold_ceiling`, and a
-        pending ``set`` fails. An idle controller is left alone (the RunEngine
+        setpoint goes to the stage reading, but never above :meth:`hold_ceiling`
+        nor above the present setpoint (stop() never raises it), and a pending
+        ``set`` fails. An idle controller is left alone (the RunEngine
         calls ``stop`` at the end of every plan that moved it) unless its setpoint
         is above :meth:`hold_ceiling`: then the setpoint comes down to it.
         """
@@ -362,7 +364,10 @@ class TemperatureController(ClockedDevice, Device):
             raise TemperatureMoveInterruptedError(
                 f"{self.name}: cannot stop: neither the stage temperature nor the setpoint "
                 f"can be read")
-        hold_at = min(max(start_from, SETPOINT_RANGE[0]), ceiling)
+        # Never raise the setpoint: a hold already below the stage (a guard's, a
+        # finalizer's, a cool-down's target) stays where it is.
+        hold_at = min(max(start_from, SETPOINT_RANGE[0]), ceiling,
+                      setpoint if setpoint is not None else math.inf)
         try:
             # Setpoint first: a LakeShore switched out of ramping mid-ramp jumps to the target.
             self.setpoint.set(hold_at).wait(STOP_WRITE_TIMEOUT)

@@ -363,3 +363,13 @@ def test_stop_writes_nothing_when_the_controller_does_not_answer(cryostat):
     assert setpoint_puts == []
     with pytest.raises(TemperatureMoveInterruptedError, match="nothing written"):
         move.wait(1.0)
+
+
+def test_stop_never_raises_a_setpoint_held_below_the_stage(cryostat):
+    """A guard or a finalizer held the sample; the end-of-plan stop() must not undo it."""
+    setpoint_puts = recorded_puts(cryostat.setpoint)
+    cryostat.setpoint.sim_put(33.48)  # held at the sample, which lags the stage
+    cryostat.stage_temperature.sim_put(34.0)
+    cryostat.stop(success=True)
+    assert all(put <= 33.48 for put in setpoint_puts)
+    assert cryostat.setpoint.get() == pytest.approx(33.48)
