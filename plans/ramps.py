@@ -374,8 +374,7 @@ def transport_ramp(
     start : float
         Temperature (K) the sample settles at before the ramp, >= 4.2.
     stop : float
-        Temperature (K) the ramp ends at, above ``start``, at most 1 K below the sample's
-        limit.
+        Temperature (K) the ramp ends at, above ``start``, at most 1 K below the sample's limit.
     rate : float
         Ramp rate, 0.1 to 5 K/min (the source experiment: 1 to 1.5).
     biases : sequence of float

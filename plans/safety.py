@@ -171,8 +171,8 @@ class SampleTemperatureGuard(SuspenderBase):
     ``limit - GUARD_MARGIN``, or when it reads no kelvin temperature at all (not a
     positive number). On the trip the heater range goes Off at once, from the
     monitor callback (whether or not a plan runs); the pre-plan then puts the
-    controller in closed loop holding ``limit - HOLD_MARGIN`` with ramping off.
-    The heater stays off: the next plan that heats sets its range again. Resumes
+    controller in closed loop holding ``limit - HOLD_MARGIN`` with ramping off and
+    gives the heater its range back, so the loop holds there. Resumes
     below ``limit - RESUME_MARGIN``. The limit is read from the controller's
     ``sample_temperature_limit`` at each reading.
     """
@@ -187,6 +187,7 @@ class SampleTemperatureGuard(SuspenderBase):
                          "the cryostat now holds below it")
         self.trips = 0
         self.last_trip: str = ""
+        self.heater_range_before_trip: str | None = None
 
     def __repr__(self) -> str:
         # SuspenderBase's repr shows the pre-plan, a bound method whose repr is this one.
@@ -257,13 +258,21 @@ class SampleTemperatureGuard(SuspenderBase):
     def _cut_heater(self) -> None:
         """Heater range Off now: no waiting, callable from a monitor callback."""
         try:
+            previous = self.controller.heater_range.get()
+            if previous != "Off":
+                self.heater_range_before_trip = previous
             self.controller.heater_range.put("Off", wait=False)
         except Exception as err:
             logger.error("temperature guard: could not put the heater range Off: %s", err)
 
     def _stop_heating(self) -> Generator:
-        yield from bps.mv(self.controller.heater_range, "Off")
-        yield from hold_at(self.controller, self.limit - HOLD_MARGIN)
+        """Heater off, then a closed-loop hold at ``limit - HOLD_MARGIN``, then the heater's
+        range back, so that the loop holds there (it cannot heat past the hold)."""
+        controller = self.controller
+        yield from bps.mv(controller.heater_range, "Off")
+        yield from hold_at(controller, self.limit - HOLD_MARGIN)
+        if self.heater_range_before_trip not in (None, "Off"):
+            yield from bps.mv(controller.heater_range, self.heater_range_before_trip)
 
 
 class _ConnectionSignal(Signal):

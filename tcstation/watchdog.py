@@ -266,6 +266,7 @@ class Watchdog:
             self._pending_reason = reason
         # Straight from the monitor callback, by index: a put without waiting is safe here.
         self.heater_range_pv.put(self.enums["heater_range"].index("Off"), wait=False)
+        logger.error("watchdog: %s: heater range Off", reason)
         self._act.set()
 
     def _limit_changed(self, value=None, **kwargs) -> None:
@@ -305,8 +306,8 @@ class Watchdog:
                 failures.append(f"{pv.pvname} ({err})")
         record["failed"] = failures
         self.actions.append(record)
-        logger.error("watchdog: %s: heater range Off, setpoint %.2f K, ramping off, closed "
-                     "loop%s", reason, hold,
+        logger.error("watchdog: made safe: heater range Off, setpoint %.2f K, ramping off, "
+                     "closed loop%s", hold,
                      f"; these puts failed: {', '.join(failures)}" if failures else "")
         return record
 

@@ -1,0 +1,205 @@
+"""The sample's largest overshoot above the guard's trip point for a heater runaway, by speed-up.
+
+For each speed-up the simulated station starts cold; the heater runs away (open
+loop at 100 % on the high range, an operator's slip) and the true sample
+temperature (``SIM:SampleTemp_RBV``) and the stage (``TC:IN1:Kelvin``) are
+followed until the sample has cooled again. Three set-ups:
+
+* ``all``: a plan is reading, with the RunEngine's guard, the watchdog and the
+  controller's TLIMIT on the sample input;
+* ``idle``: no plan (the RunEngine idle or dead): the watchdog and TLIMIT;
+* ``tlimit``: the controller's TLIMIT alone.
+
+The layer that stopped it is the first to put the heater Off (the guard's cut
+from its monitor callback, the watchdog's logged action, else the controller).
+
+Run: ``.venv/bin/python benchmarks/safety_overshoot.py [--speedups 1 20 60 ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tcstation.ioc_process import (  # noqa: E402
+    SimulatedStationProcess,
+    free_port,
+    loopback_client_environment,
+)
+
+PORT = free_port()
+os.environ.update(loopback_client_environment(PORT))
+
+import epics  # noqa: E402
+from bluesky import RunEngine  # noqa: E402
+from bluesky import plan_stubs as bps  # noqa: E402
+from bluesky import preprocessors as bpp  # noqa: E402
+
+from devices.station import build_station  # noqa: E402
+from plans.policy import GUARD_MARGIN  # noqa: E402
+from plans.safety import SampleTemperatureGuard  # noqa: E402
+from tcstation.watchdog import start_watchdog  # noqa: E402
+
+DEFAULT_SPEEDUPS = (1.0, 20.0, 60.0, 120.0, 300.0, 1000.0)
+SETUPS = ("all", "idle", "tlimit")
+COOLED_FOR = 150.0
+"""Simulated seconds the sample is followed after the heater went off."""
+
+
+class Trace:
+    """Peaks of the sample and the stage, and when the heater range went Off."""
+
+    def __init__(self, station, prefix: str):
+        self.sample_peak = -1.0
+        self.stage_peak = -1.0
+        self.heater_off_at: float | None = None
+        self.armed = False
+        station.simulation.sample_temperature.subscribe(self._sample, run=False)
+        station.cryostat.stage_temperature.subscribe(self._stage, run=False)
+        station.cryostat.heater_range.subscribe(self._heater, run=False)
+
+    def _sample(self, value=None, **kwargs):
+        self.sample_peak = max(self.sample_peak, float(value))
+
+    def _stage(self, value=None, **kwargs):
+        self.stage_peak = max(self.stage_peak, float(value))
+
+    def _heater(self, value=None, **kwargs):
+        if self.armed and value == "Off" and self.heater_off_at is None:
+            self.heater_off_at = time.time()
+
+
+def watchdog_action_time(log: Path) -> float | None:
+    for line in log.read_text(errors="replace").splitlines():
+        if "ERROR watchdog:" in line:
+            stamp = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})", line)
+            if stamp:
+                return datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None
+
+
+def run_case(speedup: float, setup: str, scratch: Path) -> dict:
+    prefix = f"SO{uuid.uuid4().hex[:6]}:"
+    ioc = SimulatedStationProcess(prefix, PORT, speedup=speedup, noise=True, seed=1,
+                                  log_path=scratch / f"{prefix[:-1]}.log")
+    with ioc:
+        station = build_station(prefix).connect(timeout=20.0)
+        limit = float(station.cryostat.sample_temperature_limit.get())
+        epics.caput(f"{prefix}TC:IN2:TLimit", limit, wait=True)
+        trace = Trace(station, prefix)
+        watchdog = None
+        log = scratch / f"{prefix[:-1]}-watchdog.log"
+        log.touch()
+        if setup in ("all", "idle"):
+            watchdog = start_watchdog(prefix, log_path=log)
+        RE = RunEngine({}, call_returns_result=False)
+        guard = None
+        guard_cut: list[float] = []
+        if setup == "all":
+            guard = SampleTemperatureGuard(station.cryostat)
+            cut = guard._cut_heater
+
+            def timed_cut():
+                guard_cut.append(time.time())
+                cut()
+
+            guard._cut_heater = timed_cut
+            RE.install_suspender(guard)
+        clock = station.simulation.simulated_time
+        done = threading.Event()
+
+        def cooled() -> bool:
+            return (trace.heater_off_at is not None
+                    and float(clock.get()) > off_clock[0] + COOLED_FOR)
+
+        off_clock = [float("inf")]
+
+        def follow():
+            while not done.is_set():
+                if trace.heater_off_at is not None and off_clock[0] == float("inf"):
+                    off_clock[0] = float(clock.get())
+                if cooled():
+                    done.set()
+                time.sleep(0.02)
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        trace.armed = True
+        epics.caput(f"{prefix}TC:OUT1:MOUT", 100.0, wait=True)
+        epics.caput(f"{prefix}TC:HTR1:Range", "High", wait=True)
+        epics.caput(f"{prefix}TC:OUT1:Mode", "Open Loop", wait=True)
+        began = time.monotonic()
+        if setup == "all":
+            def readings():
+                while not done.is_set():
+                    yield from bps.checkpoint()
+                    yield from bps.trigger_and_read([station.cryostat])
+                    yield from bps.sleep(0.05)
+
+            RE(bpp.run_wrapper(readings()))
+        done.wait(600.0)
+        wall = time.monotonic() - began
+        if watchdog is not None:
+            watchdog.stop()
+        RE.clear_suspenders()
+        watched = watchdog_action_time(log)
+        candidates = []
+        if guard_cut:
+            candidates.append((guard_cut[0], "guard"))
+        if watched is not None:
+            candidates.append((watched, "watchdog"))
+        off = trace.heater_off_at
+        acted = [name for stamp, name in sorted(candidates)
+                 if off is None or stamp <= off + 0.005]
+        layer = acted[0] if acted else "controller TLIMIT"
+        for device in station.devices:
+            device.destroy()
+    trip_point = limit - GUARD_MARGIN
+    return {"speedup": speedup, "setup": setup, "sample_peak": trace.sample_peak,
+            "stage_peak": trace.stage_peak, "overshoot": trace.sample_peak - trip_point,
+            "limit": limit, "layer": layer, "wall": wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speedups", type=float, nargs="+", default=DEFAULT_SPEEDUPS)
+    parser.add_argument("--setups", nargs="+", default=SETUPS, choices=SETUPS)
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="safety-overshoot-") as scratch:
+        for speedup in args.speedups:
+            # At 1x a runaway from base takes a wall minute: one set-up only.
+            setups = ("all",) if speedup < 2 else args.setups
+            for setup in setups:
+                row = run_case(speedup, setup, Path(scratch))
+                rows.append(row)
+                print(f"  {speedup:6g}x {setup:7s} sample peak {row['sample_peak']:7.2f} K "
+                      f"({row['layer']})", flush=True)
+    print()
+    print(f"Heater runaway (open loop, 100 % on High) from base; trip point = limit - "
+          f"{GUARD_MARGIN:g} K = {rows[0]['limit'] - GUARD_MARGIN:g} K; limit "
+          f"{rows[0]['limit']:g} K")
+    print(f"{'speed-up':>8} {'set-up':>7} {'sample peak K':>13} {'over trip K':>11} "
+          f"{'over limit K':>12} {'stage peak K':>12}  stopped by")
+    for row in rows:
+        print(f"{row['speedup']:>8g} {row['setup']:>7} {row['sample_peak']:>13.2f} "
+              f"{row['overshoot']:>+11.2f} {row['sample_peak'] - row['limit']:>+12.2f} "
+              f"{row['stage_peak']:>12.2f}  {row['layer']}")
+    worst = max(rows, key=lambda row: row["overshoot"])
+    print(f"largest sample overshoot above the trip point: {worst['overshoot']:+.2f} K at "
+          f"{worst['speedup']:g}x ({worst['setup']}, stopped by {worst['layer']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
