@@ -139,7 +139,7 @@ def test_true_onsets_of_fresh_mg_mgo(fresh_onsets):
     zero_bias = fresh_onsets[0.0]
     assert zero_bias["chi_onset"] == pytest.approx(50.0, abs=1.0)
     assert zero_bias["tc_interface"] == physics.PAPER_SHELL.tc
-    assert zero_bias["tc_junctions"] == 53.6
+    assert zero_bias["tc_junctions"] == physics.PAPER_JUNCTIONS.tc
     expected = {0.0: (53.75, 1.00), 0.2: (52.0, 0.85), 0.3: (51.0, 0.72), 0.4: (50.25, 0.63)}
     for bias, (onset, ratio) in expected.items():
         assert fresh_onsets[bias]["dudi_onset"] == pytest.approx(onset, abs=0.5)
