@@ -106,8 +106,7 @@ def _run_through(preprocessor, messages):
     passed = []
 
     def plan():
-        for msg in messages:
-            yield msg
+        yield from messages
 
     generator = preprocessor(plan())
     try:
@@ -149,3 +148,39 @@ def test_the_rise_predictor_looks_one_reaction_time_ahead_within_the_controllers
     assert safety.heating_bound("Open Loop", "High", 10.0) == math.inf
     assert safety.heating_bound("Closed Loop", "High", 60.0) == pytest.approx(60.2)
     assert safety.heating_bound("Closed Loop", "Off", 60.0) == -math.inf
+
+
+def test_a_ramp_too_coarse_for_the_analysis_is_warned_about_with_the_numbers(caplog):
+    from plans import ramps
+
+    lockin = SimpleNamespace(slope=SimpleNamespace(get=lambda: 1), reading_overhead=0.095)
+    station = SimpleNamespace(cryostat=SimpleNamespace(time_scale=1 / 120.0))
+    estimate = ramps.expected_spacing(station, lockin, 1.5, 4)
+    assert estimate.settle == pytest.approx(2.1, abs=0.05)
+    assert estimate.overhead == pytest.approx(11.4)
+    assert estimate.spacing == pytest.approx(1.5 / 60 * 4 * (estimate.settle + 11.4))
+    assert estimate.coarse and ramps.REQUIRED_SPACING == pytest.approx(1 / 3)
+    with caplog.at_level("WARNING", logger="plans.ramps"):
+        ramps.check_spacing(estimate)
+    assert "too coarse" in caplog.text and "1.5 K/min x 4 curve(s)" in caplog.text
+    real = ramps.expected_spacing(SimpleNamespace(cryostat=SimpleNamespace(time_scale=1.0)),
+                                  lockin, 1.5, 4)
+    assert not real.coarse
+
+
+def test_the_progress_line_shows_the_spacing_each_curve_gets():
+    import io
+
+    from plans.progress import RampProgress
+
+    progress = RampProgress(stream=io.StringIO(), quiet=False)
+    progress("start", {"uid": "u", "plan_name": "transport_ramp",
+                       "ramp": {"start": 10.0, "stop": 20.0, "rate": 1.5},
+                       "fields": {"bias": "i"}, "expected_spacing": {"spacing": 0.25},
+                       "hints": {"dimensions": [(["t"], "primary")]}})
+    progress("descriptor", {"uid": "d", "name": "primary"})
+    for index, temperature in enumerate((10.0, 10.1, 10.3, 10.4, 10.6)):
+        progress("event", {"descriptor": "d", "data": {"t": temperature, "i": index % 2 * 0.2}})
+    assert progress.achieved_spacing == pytest.approx(0.3)
+    assert "0.30 K/point (expected 0.25)" in progress.postfix(10.6)
+    progress("stop", {})
