@@ -457,8 +457,10 @@ def find_step_transition(temperature: ArrayLike, signal: ArrayLike, *, onset_fra
     onset_temperature, onset_interval = onset
     level_at_onset = float(np.interp(onset_temperature, temperature, normal))
     shortfall = level_at_onset - smoothed
+    # From the normal range down, not from the onset: a reference step larger than the own
+    # step puts the onset below the own step's 10 % point.
     midpoint, upper_10, lower_90 = (
-        _level_crossing(temperature, shortfall, fraction * step, onset_temperature, step)
+        _level_crossing(temperature, shortfall, fraction * step, normal_start, step)
         for fraction in (MIDPOINT_FRACTION, *WIDTH_FRACTIONS))
     if midpoint is None:
         return _none(f"the curve never falls half its step ({0.5 * step:.3g}) below its "

@@ -143,7 +143,9 @@ def test_reference_chi_onsets(kind, nominal_tc, seconds_per_reading):
         transition = find_susceptibility_transition(temperature, chi_real)
         assert transition.found, transition.reason
         assert transition.onset == pytest.approx(truth, abs=ONSET_TOLERANCE)
-        assert transition.step == pytest.approx(1.0, abs=0.02)
+        # From the normal metal's eddy-current chi' just above Tc down to -1.
+        normal = sample.susceptibility(nominal_tc + 0.5).real
+        assert transition.step == pytest.approx(1.0 + normal, abs=0.02)
 
 
 @pytest.mark.parametrize("kind", ["pb", "nb", "mgb2"])
@@ -277,7 +279,8 @@ def test_sloping_background_onset_sits_below_the_level_onset():
     level = find_susceptibility_transition(temperature, chi_real)
     sloping = find_susceptibility_transition(temperature, chi_real, sloping_background=True)
     # the Mg background keeps falling by about 0.009 per kelvin below the normal range
-    assert 0.1 < level.onset - sloping.onset < 0.3
+    # (0.09 K lower with the interface's 0.25 K Tc spread, a steeper onset than 0.6 K gave)
+    assert 0.05 < level.onset - sloping.onset < 0.3
     assert sloping.step == level.step
 
 
