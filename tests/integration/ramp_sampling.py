@@ -88,6 +88,8 @@ def assert_curve_sampling(temperature: np.ndarray, bias: np.ndarray, biases: Seq
                 problems.append(f"{_label(value)}: {count} points within {low:.2f} to "
                                 f"{high:.2f} K around its onset, {needed_by} needs >= "
                                 f"{needed}")
+    print("median spacing by curve: " + ", ".join(
+        f"{_label(value)} {spacing:.3f} K" for value, spacing in achieved.items()))
     assert not problems, ("the ramp sampled too coarsely for the physics check (a slow or "
                           "busy machine, not the physics): " + "; ".join(problems))
     return achieved

@@ -18,11 +18,11 @@ from tcstation.storage import run_by_uid
 pytestmark = pytest.mark.integration
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
-START, STOP, RATE = 44.0, 62.0, 0.25
-"""K, K, K/min: at 60x each bias curve gets a point every ~0.15 K with one core busy, under
-half of what the transition finder needs (ONSET_SPACING). The span holds the 1.5 K the
-finder fits the transformed level over below 45 K and its 6 K normal-state window above
-the 54.5 K top of the zero-bias transition."""
+START, STOP, RATE = 44.0, 62.0, 0.4
+"""K, K, K/min: at 60x each bias curve gets a point every ~0.11 K with the machine busy
+(load 8 on 2 cores), under half of what the transition finder needs (ONSET_SPACING). The
+span holds the 1.5 K the finder fits the transformed level over below 45 K and its 6 K
+normal-state window above the 54.5 K top of the zero-bias transition."""
 
 
 @pytest.fixture(scope="module")
