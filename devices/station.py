@@ -18,8 +18,8 @@ Two ways to say where the IOCs are:
 ``Station.connect`` waits for every PV at once and reports all that are
 missing; it then copies the sample environment's constants into the devices
 (sample temperature limit, excitation gain, a nominal susceptometer
-calibration), arms the controller's temperature limit on the sample input
-from the mounted sample's limit (and again whenever a sample is mounted), and
+calibration), arms the controller's temperature limit on the sample and the
+stage inputs from the mounted sample's limit (and again whenever a sample is mounted), and
 gives the timed devices one clock: the simulation clock when the simulator
 answers, the wall clock otherwise (:mod:`devices.clock`).
 """

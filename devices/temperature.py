@@ -61,8 +61,9 @@ class TemperatureController(ClockedDevice, Device):
 
     Temperatures are read in kelvin (``IN1:Kelvin``, ``IN2:Kelvin``: LakeShore
     ``KRDG?``) whatever the inputs' display units. The controller's own last line
-    of defence is the sample input's temperature limit (``IN2:TLimit``, LakeShore
-    ``TLIMIT``), which :meth:`apply_sample_input_limit` arms.
+    of defence is its input temperature limit (``IN2:TLimit`` and ``IN1:TLimit``,
+    LakeShore ``TLIMIT``) at the sample's limit, which :meth:`apply_sample_input_limit`
+    arms on both inputs.
 
     Times (``hold_time``, timeouts) are physical seconds, measured on the
     device's clock (:mod:`devices.clock`; the hold on the simulation clock when
@@ -105,6 +106,9 @@ class TemperatureController(ClockedDevice, Device):
     sample_input_limit = Cpt(EpicsSetting, "IN2:TLimit", allowed=INPUT_LIMIT_RANGE, units="K",
                              kind="config", doc="Input B temperature limit (TLIMIT): above it "
                              "the controller turns every output off; 0 = off")
+    stage_input_limit = Cpt(EpicsSetting, "IN1:TLimit", allowed=INPUT_LIMIT_RANGE, units="K",
+                            kind="config", doc="Input A temperature limit (TLIMIT), armed at "
+                            "the sample's limit too: the stage leads the sample when heating")
     sample_sensor_units = Cpt(EpicsSignalRO, "IN2:Units_RBV", string=True, auto_monitor=True,
                               kind="config")
     stage_sensor_units = Cpt(EpicsSignalRO, "IN1:Units_RBV", string=True, auto_monitor=True,
@@ -315,26 +319,34 @@ class TemperatureController(ClockedDevice, Device):
         return status
 
     def apply_sample_input_limit(self, kelvin: float) -> Status:
-        """Arm the controller's temperature limit on the sample input (``TLIMIT B``).
+        """Arm the controller's temperature limit (``TLIMIT``) on both inputs at ``kelvin``.
 
+        The sample input (B) is the limit itself. The stage input (A) gets the same
+        limit because the stage leads the sample when heating: with only input B
+        armed, a runaway heater has the stage some 25 K above the sample by the time
+        the sample crosses its limit, and the sample goes on warming to meet it.
         Idempotent: a limit the controller already reads back is not written again.
 
         Parameters
         ----------
         kelvin : float
-            The mounted sample's maximum safe temperature, K (0 turns the limit off).
+            The mounted sample's maximum safe temperature, K (0 turns the limits off).
 
         Returns
         -------
         ophyd.status.Status
-            Finishes when the controller reads the limit back.
+            Finishes when the controller reads both limits back.
         """
         kelvin = float(kelvin)
-        if self.sample_input_limit.readback_shows(kelvin):
-            status = Status(self.sample_input_limit)
-            status.set_finished()
-            return status
-        return self.sample_input_limit.set(kelvin)
+        statuses = []
+        for limit in (self.sample_input_limit, self.stage_input_limit):
+            if limit.readback_shows(kelvin):
+                status = Status(limit)
+                status.set_finished()
+            else:
+                status = limit.set(kelvin)
+            statuses.append(status)
+        return statuses[0] & statuses[1]
 
     def stop(self, *, success: bool = False) -> None:
         """Hold the present stage temperature if the controller is moving, never above the ceiling.

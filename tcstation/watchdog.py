@@ -16,8 +16,8 @@ busy or dead. During a room-temperature exposure (``ENV:Exposing_RBV``) the
 sample is warm on purpose and only the stage counts; a sample cooling back
 (falling) never trips it.
 
-It also arms the sample input's controller limit (``TC:IN2:TLimit``, LakeShore
-``TLIMIT``) with the sample's limit when it finds it off.
+It also arms the controller's input limits (``TC:IN2:TLimit`` and ``TC:IN1:TLimit``,
+LakeShore ``TLIMIT``) with the sample's limit when it finds them off.
 
 One watchdog per station prefix: a second one finds the lock taken and exits,
 reporting the one already running. A watchdog whose parent process has gone
@@ -82,6 +82,7 @@ class WatchdogPVs:
     setpoint_rbv: str
     ramp_enabled: str
     sample_input_limit: str
+    stage_input_limit: str
 
     @classmethod
     def from_prefixes(cls, cryostat: str, environment: str) -> WatchdogPVs:
@@ -92,7 +93,8 @@ class WatchdogPVs:
                    mode=cryostat + "OUT1:Mode", mode_rbv=cryostat + "OUT1:Mode_RBV",
                    setpoint=cryostat + "OUT1:SP", setpoint_rbv=cryostat + "OUT1:SP_RBV",
                    ramp_enabled=cryostat + "OnRamp1",
-                   sample_input_limit=cryostat + "IN2:TLimit")
+                   sample_input_limit=cryostat + "IN2:TLimit",
+                   stage_input_limit=cryostat + "IN1:TLimit")
 
     @classmethod
     def for_station(cls, prefix: str = "TCS:", config_path: str | Path | None = None
@@ -146,7 +148,7 @@ class Watchdog:
         self.mode_pv = pv(pvs.mode)
         self.setpoint_pv = pv(pvs.setpoint)
         self.ramp_pv = pv(pvs.ramp_enabled)
-        self.sample_input_limit_pv = pv(pvs.sample_input_limit)
+        self.input_limit_pvs = (pv(pvs.sample_input_limit), pv(pvs.stage_input_limit))
         self.sensor_pvs = {"stage": pv(pvs.stage, auto_monitor=True),
                            "sample": pv(pvs.sample, auto_monitor=True)}
         for role, sensor in self.sensor_pvs.items():
@@ -275,16 +277,18 @@ class Watchdog:
 
     # -- actions ---------------------------------------------------------------------
     def arm_controller_limit(self) -> None:
-        """Put the sample's limit into the controller's sample input TLIMIT if it is off."""
+        """Put the sample's limit into the controller's input TLIMITs (B, then A) where off."""
         limit = self.limit
-        pv = self.sample_input_limit_pv
-        if limit is None or not pv.wait_for_connection(timeout=2.0):
+        if limit is None:
             return
-        present = pv.get(timeout=2.0)
-        if present is None or float(present) == 0.0:
-            pv.put(limit, wait=True, timeout=5.0)
-            logger.warning("watchdog: the controller's sample input limit was off; armed it "
-                           "at the sample's %g K", limit)
+        for pv in self.input_limit_pvs:
+            if not pv.wait_for_connection(timeout=2.0):
+                continue
+            present = pv.get(timeout=2.0)
+            if present is None or float(present) == 0.0:
+                pv.put(limit, wait=True, timeout=5.0)
+                logger.warning("watchdog: the controller's limit %s was off; armed it at the "
+                               "sample's %g K", pv.pvname, limit)
 
     def make_safe(self, reason: str) -> dict:
         """Heater Off, setpoint to the safe hold, ramping off, closed loop; log it."""

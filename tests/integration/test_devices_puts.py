@@ -135,15 +135,21 @@ def test_stop_during_a_ramp_holds_at_most_the_ceiling(station, RE, low_sample_li
 
 def test_connect_arms_the_sample_input_limit_and_a_mount_rearms_it(station, RE, ioc):
     limit_pv = f"{ioc.prefix}TC:IN2:TLimit_RBV"
+    stage_limit_pv = f"{ioc.prefix}TC:IN1:TLimit_RBV"
     assert read_pv(limit_pv).data[0] == pytest.approx(77.0)
+    assert read_pv(stage_limit_pv).data[0] == pytest.approx(77.0)
     RE(bps.mv(station.environment.sample, "pb"))
     try:
         wait_for(lambda: read_pv(limit_pv).data[0] == pytest.approx(400.0), 5.0,
                  "the Pb limit on the controller")
+        wait_for(lambda: read_pv(stage_limit_pv).data[0] == pytest.approx(400.0), 5.0,
+                 "the Pb limit on the controller's stage input")
     finally:
         RE(bps.mv(station.environment.sample, "mg_mgo"))
     wait_for(lambda: read_pv(limit_pv).data[0] == pytest.approx(77.0), 5.0,
              "the Mg/MgO limit on the controller")
+    wait_for(lambda: read_pv(stage_limit_pv).data[0] == pytest.approx(77.0), 5.0,
+             "the Mg/MgO limit on the controller's stage input")
     armed_at = read_pv(limit_pv).metadata.timestamp
     station.arm_sample_input_limit().wait(5.0)  # idempotent: nothing written again
     assert read_pv(limit_pv).metadata.timestamp == armed_at

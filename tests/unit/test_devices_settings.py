@@ -184,13 +184,17 @@ def test_stop_clean_up_supersedes_a_setpoint_set_still_in_progress(cryostat):
     assert setpoint.get() == 30.0
 
 
-def test_the_sample_input_limit_is_written_once(cryostat):
+def test_the_input_limits_are_written_once(cryostat):
     puts = recorded_puts(cryostat.sample_input_limit)
+    stage_puts = recorded_puts(cryostat.stage_input_limit)
     cryostat.sample_input_limit.sim_put(0.0)
+    cryostat.stage_input_limit.sim_put(0.0)
     cryostat.apply_sample_input_limit(77.0).wait(1.0)
     cryostat.apply_sample_input_limit(77.0).wait(1.0)
     assert puts == [77.0]
+    assert stage_puts == [77.0]
     assert cryostat.sample_input_limit.get() == 77.0
+    assert cryostat.stage_input_limit.get() == 77.0
 
 
 # --- Clocks ---------------------------------------------------------------------------------
