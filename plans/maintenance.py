@@ -9,6 +9,7 @@ from bluesky import preprocessors as bpp
 from analysis.transitions import find_susceptibility_transition
 from devices.station import Station
 from plans import validation
+from plans.policy import RESUME_MARGIN
 from plans.ramps import (
     SUSCEPTOMETER_FIELD,
     SUSCEPTOMETER_FREQUENCY,
@@ -25,6 +26,8 @@ SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
 THERMOMETRY_TOLERANCE = 0.5  # K
 CALIBRATION_TEMPERATURE = 4.5  # K, deep in Pb's and Nb's superconducting state
 EXPOSURE_POLL = 1.0  # physical minutes between exposure progress readings
+COOL_BACK_POLL = 10.0  # physical seconds between readings while the sample cools back
+COOL_BACK_TIMEOUT = 1800.0  # physical seconds the sample may take to cool back below its limit
 
 
 class ThermometryError(RuntimeError):
@@ -95,7 +98,10 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     """Take the sample out to room temperature for ``minutes``, recording how long it was warm.
 
     On the simulator this is the sample environment's exposure action; the
-    run's events follow the warm time and the remaining minutes.
+    run's events follow the warm time and the remaining minutes. The run ends
+    once the sample has cooled back below its limit less ``RESUME_MARGIN``: until
+    then the controller's input limit (TLIMIT) keeps its heater off and refuses
+    a heater range, so the next plan could not heat.
 
     Parameters
     ----------
@@ -128,6 +134,18 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
                 break
         yield from bps.wait(group="exposure")
         yield from bps.trigger_and_read([environment, station.cryostat])
+        limit = float(station.cryostat.sample_temperature_limit.get())
+        cool_back_poll = COOL_BACK_POLL * station.cryostat.time_scale
+        for _ in range(int(COOL_BACK_TIMEOUT / COOL_BACK_POLL)):
+            sample = yield from bps.rd(station.cryostat.sample_temperature)
+            if float(sample) < limit - RESUME_MARGIN:
+                return
+            yield from bps.sleep(cool_back_poll)
+            yield from bps.trigger_and_read([environment, station.cryostat])
+        raise RuntimeError(
+            f"the sample is still at {float(sample):.1f} K, above {limit - RESUME_MARGIN:g} K "
+            f"(its limit {limit:g} K less {RESUME_MARGIN:g} K), {COOL_BACK_TIMEOUT:g} s after "
+            "the exposure ended: check the insert is back in the cryostat")
 
     return (yield from inner())
 

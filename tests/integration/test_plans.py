@@ -9,6 +9,7 @@ import epics
 import numpy as np
 import pytest
 from bluesky import RunEngine
+from bluesky import plan_stubs as bps
 from bluesky.utils import RunEngineInterrupted
 from ramp_sampling import (
     assert_curve_sampling,
@@ -22,6 +23,7 @@ from devices.station import build_station
 from ioc_sim.sample import SampleModel
 from plans.adaptive import TransitionSlowdown
 from plans.maintenance import cool_down, expose_to_room_temperature, mount_sample
+from plans.policy import RESUME_MARGIN
 from plans.ramps import (
     RampInterruptedError,
     adaptive_transport_ramp,
@@ -396,4 +398,9 @@ def test_room_temperature_exposure_records_the_warm_time(station, RE):
     assert 5 * 60 - 15 <= warm[-1] - warm[0] <= 5 * 60 + 75
     assert len(exposure) >= 4, "progress readings during the exposure"
     assert station.environment.exposing.get(use_monitor=False) is False
+    # The run ends once the sample is back below its limit less the resume margin, so the
+    # controller's input limit no longer holds the heater off for the next plan.
+    limit = float(station.cryostat.sample_temperature_limit.get())
+    assert column(exposure, station.cryostat.sample_temperature.name)[-1] < limit - RESUME_MARGIN
+    RE(bps.mv(station.cryostat.heater_range, "High"))
     RE(mount_sample(station, "mg_mgo"))
