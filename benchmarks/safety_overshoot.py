@@ -6,7 +6,7 @@ temperature (``SIM:SampleTemp_RBV``) and the stage (``TC:IN1:Kelvin``) are
 followed until the sample has cooled again. Three set-ups:
 
 * ``all``: a plan is reading, with the RunEngine's guard, the watchdog and the
-  controller's TLIMIT on the sample input;
+  controller's TLIMIT on the sample and stage inputs (armed by ``Station.connect``);
 * ``idle``: no plan (the RunEngine idle or dead): the watchdog and TLIMIT;
 * ``tlimit``: the controller's TLIMIT alone.
 
@@ -95,7 +95,8 @@ def run_case(speedup: float, setup: str, scratch: Path) -> dict:
     with ioc:
         station = build_station(prefix).connect(timeout=20.0)
         limit = float(station.cryostat.sample_temperature_limit.get())
-        epics.caput(f"{prefix}TC:IN2:TLimit", limit, wait=True)
+        for tlimit in ("IN1:TLimit_RBV", "IN2:TLimit_RBV"):
+            assert epics.caget(f"{prefix}TC:{tlimit}") == limit, f"{tlimit} not armed"
         trace = Trace(station, prefix)
         watchdog = None
         log = scratch / f"{prefix[:-1]}-watchdog.log"
