@@ -56,6 +56,10 @@ class WallClock:
             threading.Event().wait(remaining)
         return True
 
+    def wait_ticking(self, timeout: float) -> bool:
+        """Always True at once: the wall clock needs no IOC."""
+        return True
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -86,6 +90,7 @@ class SimulationClock:
         value = time_signal.get() if time_signal.connected else None
         self._now = float(value) if value is not None else -math.inf
         self._connected = bool(time_signal.connected)
+        self._ticks_since_connect = int(self._connected and value is not None)
         self._subscriptions = (
             time_signal.subscribe(self._ticked, run=False),
             time_signal.subscribe(self._connection_changed, event_type=time_signal.SUB_META,
@@ -97,12 +102,15 @@ class SimulationClock:
             return
         with self._condition:
             self._now = float(value)
+            self._ticks_since_connect += 1
             self._condition.notify_all()
 
     def _connection_changed(self, connected=None, **kwargs) -> None:
         if connected is None:
             return
         with self._condition:
+            if connected and not self._connected:
+                self._ticks_since_connect = 0
             self._connected = bool(connected)
             self._condition.notify_all()
 
@@ -136,6 +144,26 @@ class SimulationClock:
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+        return True
+
+    def wait_ticking(self, timeout: float) -> bool:
+        """Block until the clock is connected and has ticked since it (re)connected.
+
+        After an IOC restart the clock may still hold the time from before the
+        outage; a tick received after the reconnection is the restarted IOC's.
+
+        Returns
+        -------
+        bool
+            False after ``timeout`` wall seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while not (self._connected and self._ticks_since_connect > 0):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     return False
                 self._condition.wait(remaining)
         return True

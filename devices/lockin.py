@@ -19,7 +19,14 @@ from devices.signals import (
     EpicsSetting,
     Quantity,
 )
-from devices.waiting import FreshUpdates, InstrumentOutageError, complete
+from devices.waiting import (
+    OUTAGE_TIMEOUT,
+    FreshUpdates,
+    InstrumentOutageError,
+    OutageTimeoutError,
+    complete,
+    wait_connected,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +104,11 @@ class LockIn(ClockedDevice, Device):
     time are in by then); on the wall clock it ends with a reading that the IOC
     delivered after the settle time. An overloaded reading is flagged in
     ``overload`` and logged; with ``raise_on_overload`` set, the trigger fails
-    instead. A trigger whose IOC goes away during the wait stays pending (never
-    fails): the connection guard's rewind triggers again.
+    instead. A trigger whose IOC goes away during the wait stays pending while
+    the IOC is away, then settles again from the reconnection and finishes on a
+    reading taken after it (a RunEngine's rewind may wait on it again); it fails
+    with :class:`~devices.waiting.OutageTimeoutError` only if the IOC is not back
+    within ``outage_timeout`` wall seconds of the outage.
 
     Settle times are physical seconds, measured on the device's clock
     (:mod:`devices.clock`).
@@ -149,8 +159,16 @@ class LockIn(ClockedDevice, Device):
     autorange = Cpt(ActionSignal, action="start_autorange", kind="omitted",
                     doc="Set (any value) to step the sensitivity until the signal sits in range")
 
-    fresh_reading_timeout = 5.0
-    """Wall seconds beyond the expected settle time before a trigger fails."""
+    fresh_reading_timeout = 60.0
+    """Wall seconds beyond the expected settle time before a trigger fails (IOC connected).
+
+    It only fires on an IOC that stays connected but stops publishing (a lost
+    connection is an outage, handled apart), so it costs a healthy run nothing:
+    a loaded machine delays a reading by a few seconds (5 s fired under load), a
+    hung IOC by forever.
+    """
+    outage_timeout = OUTAGE_TIMEOUT
+    """Wall seconds from an outage for the IOC to come back before an interrupted action fails."""
     autorange_max_steps = 12
 
     def __init__(self, prefix: str = "", *, name: str, **kwargs):
@@ -218,9 +236,53 @@ class LockIn(ClockedDevice, Device):
         return (f"{self.name}: overload at sensitivity {sr830_tables.format_sensitivity(index)} "
                 f"(SENS {index}): X = {self.x.get():.4g} V, Y = {self.y.get():.4g} V")
 
-    def _leave_pending(self, action: str, err: InstrumentOutageError) -> None:
-        logger.warning("%s: %s; the %s is left pending (the connection guard rewinds the "
-                       "plan, which triggers again)", self.name, err, action)
+    def wait_reconnected(self, deadline: float) -> None:
+        """Block until the outputs and the clock are back after an outage.
+
+        Parameters
+        ----------
+        deadline : float
+            ``time.monotonic`` moment to give up at.
+
+        Raises
+        ------
+        OutageTimeoutError
+            If they are not back by ``deadline``.
+        """
+        signals = self._outputs.signals
+        if not (wait_connected(signals, deadline - time.monotonic())
+                and self.clock.wait_ticking(max(deadline - time.monotonic(), 0.0))):
+            missing = [signal.name for signal in signals if not signal.connected]
+            if getattr(self.clock, "connected", True) is False:
+                missing.append("the simulation clock")
+            raise OutageTimeoutError(
+                f"{self.name}: the IOC did not come back within {self.outage_timeout:g} s of "
+                f"the outage (still disconnected: {', '.join(missing) or 'none; no clock tick'})")
+
+    def settle_through_outages(self, action: str, start: tuple[float, float] | None = None
+                               ) -> None:
+        """:meth:`wait_settled`, settling again from the reconnection after each outage.
+
+        Raises
+        ------
+        OutageTimeoutError
+            If the IOC is not back within ``outage_timeout`` of the first outage.
+        TimeoutError
+            As :meth:`wait_settled`.
+        """
+        deadline = None
+        while True:
+            try:
+                self.wait_settled(start)
+                return
+            except InstrumentOutageError as err:
+                if deadline is None:
+                    deadline = time.monotonic() + self.outage_timeout
+                logger.warning("%s: %s; the %s waits up to %g s for the IOC, then settles "
+                               "again", self.name, err, action, self.outage_timeout)
+                self.wait_reconnected(deadline)
+                start = self.settle_start()
+                logger.warning("%s: the IOC is back; the %s settles again", self.name, action)
 
     def trigger(self) -> DeviceStatus:
         """Wait for a settled reading; see the class docstring."""
@@ -229,10 +291,7 @@ class LockIn(ClockedDevice, Device):
 
         def acquire():
             try:
-                self.wait_settled(start)
-            except InstrumentOutageError as err:
-                self._leave_pending("trigger", err)
-                return
+                self.settle_through_outages("trigger", start)
             except Exception as err:
                 complete(status, err)
                 return
@@ -261,7 +320,7 @@ class LockIn(ClockedDevice, Device):
         def run():
             try:
                 for _ in range(self.autorange_max_steps):
-                    self.wait_settled()
+                    self.settle_through_outages("autorange")
                     index = int(self.sensitivity.get())
                     new_index = next_sensitivity_index(index, float(self.r.get()),
                                                        bool(self.overload.get()))
@@ -271,8 +330,8 @@ class LockIn(ClockedDevice, Device):
                     self.sensitivity.set(new_index).wait()
                 raise AutorangeError(f"{self.name}: the signal was not in range after "
                                      f"{self.autorange_max_steps} sensitivity steps")
-            except InstrumentOutageError as err:
-                self._leave_pending("autorange", err)
+            except OutageTimeoutError as err:
+                complete(status, err)
             except Exception as err:
                 complete(status, err if isinstance(err, AutorangeError) else AutorangeError(
                     f"{self.name}: autorange failed: {err}"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus
 
 from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting, Quantity
-from devices.waiting import complete
+from devices.waiting import OUTAGE_TIMEOUT, OutageTimeoutError, complete, wait_connected
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,12 @@ class CurrentSource(Device):
     one confirmation costs no wait; a measurement that comes later (a polled
     instrument) is waited for. If the source reports compliance instead, the
     status fails with :class:`ComplianceError`; every reading carries
-    ``compliance_tripped``. A move the IOC's outage interrupts stays pending.
+    ``compliance_tripped``. A move the IOC's outage interrupts stays pending while
+    the IOC is away, then puts again and finishes on measurements after the
+    reconnection (a RunEngine's rewind may wait on it again); it fails with
+    :class:`~devices.waiting.OutageTimeoutError` if the IOC is not back within
+    ``outage_timeout`` wall seconds, and simply finishes if a newer ``set()``
+    superseded it meanwhile.
 
     Parameters
     ----------
@@ -82,8 +88,20 @@ class CurrentSource(Device):
                             doc="How close the measured current must come to the setpoint")
 
     egu = "A"
-    fresh_reading_timeout = 5.0
-    """Wall seconds to wait for the IOC to deliver the measurements after a put."""
+    fresh_reading_timeout = 60.0
+    """Wall seconds to wait for the IOC to deliver the measurements after a put.
+
+    An IOC with database semantics posts them before it completes the put; the
+    timeout only fires on a connected IOC that stopped answering (5 s fired on a
+    loaded machine; a lost connection is an outage, handled apart).
+    """
+    outage_timeout = OUTAGE_TIMEOUT
+    """Wall seconds from an outage for the IOC to come back before the move fails."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._moves = 0
+        self._moves_lock = threading.Lock()
     settled_readings = 1
     """Measurements posted at or after the put's readback that must agree before set() decides.
 
@@ -128,7 +146,48 @@ class CurrentSource(Device):
             written.add_callback(
                 lambda done: complete(status, None if done.success else done.exception()))
             return status
+        with self._moves_lock:
+            self._moves += 1
+            move = self._moves
+        recovery = {"deadline": None}
 
+        def recover():
+            if recovery["deadline"] is None:
+                recovery["deadline"] = time.monotonic() + self.outage_timeout
+            logger.warning("%s: the IOC went away during the move to %g A; the move waits up "
+                           "to %g s for it, then puts again", self.name, amps,
+                           self.outage_timeout)
+            signals = (self.measured_current, self.current, self.compliance_tripped)
+            if not wait_connected(signals, recovery["deadline"] - time.monotonic()):
+                missing = ", ".join(signal.name for signal in signals if not signal.connected)
+                complete(status, OutageTimeoutError(
+                    f"{self.name}: the IOC did not come back within {self.outage_timeout:g} s "
+                    f"of the outage during the move to {amps:g} A (still disconnected: "
+                    f"{missing or 'none'})"))
+                return
+            if move != self._moves:
+                logger.warning("%s: the IOC is back; the move to %g A was superseded by a "
+                               "newer set() and ends", self.name, amps)
+                complete(status)
+                return
+            logger.warning("%s: the IOC is back; putting %g A again", self.name, amps)
+            try:
+                self._confirm(status, amps, on_outage)
+            except Exception as err:  # noqa: BLE001 - the put itself failed
+                complete(status, err)
+
+        def on_outage():
+            threading.Thread(target=recover, name=f"{self.name}-recover", daemon=True).start()
+
+        self._confirm(status, amps, on_outage)
+        return status
+
+    def _confirm(self, status: DeviceStatus, amps: float, on_outage) -> None:
+        """Put ``amps`` and finish ``status`` on the measurements; ``on_outage()`` if the IOC goes.
+
+        One attempt of :meth:`set`: it ends by finishing or failing ``status``, or
+        by calling ``on_outage`` once (and then leaves ``status`` alone).
+        """
         tolerance = float(self.current_tolerance.get())
         lock = threading.Lock()
         # Monitor values with their IOC timestamps as the monitor thread delivered them (a
@@ -138,7 +197,7 @@ class CurrentSource(Device):
         state = {
             "written": False, "since": None, "counted": None, "delivering": 0, "tripped": 0,
             "measured": _snapshot(self.measured_current),
-            "trip": _snapshot(self.compliance_tripped),
+            "trip": _snapshot(self.compliance_tripped), "over": False,
         }
 
         def shows_target(value) -> bool:
@@ -148,8 +207,8 @@ class CurrentSource(Device):
             with lock:
                 since = state["since"]
                 measured_at, measured = state["measured"]
-                if (status.done or not state["written"] or since is None or measured_at is None
-                        or measured_at < since):
+                if (status.done or state["over"] or not state["written"] or since is None
+                        or measured_at is None or measured_at < since):
                     return
                 trip_at, tripped = state["trip"]
                 tripped = bool(tripped)
@@ -189,6 +248,9 @@ class CurrentSource(Device):
             evaluate()
 
         def written_done(written):
+            with lock:
+                if state["over"]:
+                    return
             if not written.success:
                 complete(status, written.exception())
                 return
@@ -200,23 +262,25 @@ class CurrentSource(Device):
                     state["since"] = readback_before[0]
             evaluate()
 
-        outage = threading.Event()
+        def outage():
+            # A RunEngine aborts the run on any failed status issued before a suspension,
+            # and its rewind may wait on this status again: the move is redone instead.
+            with lock:
+                if status.done or state["over"]:
+                    return
+                state["over"] = True
+            clean_up(status)
+            on_outage()
 
         def connection_changed(*args, connected=True, **kwargs):
             if not connected:
-                outage.set()
+                outage()
 
         def time_out():
             if status.done:
                 return
-            if outage.is_set() or not self.measured_current.connected:
-                # A RunEngine aborts the run on any failed status issued before a suspension,
-                # even once the connection guard has resumed and rewound the plan (which puts
-                # again). So a move the IOC's outage interrupted is left pending, not failed.
-                clean_up(status)
-                logger.warning("%s: the IOC went away during the move to %g A; the move is "
-                               "left pending (the connection guard rewinds the plan, which "
-                               "puts again)", self.name, amps)
+            if not self.measured_current.connected:
+                outage()
                 return
             put_text = ("" if state["since"] is not None
                         else "; the put was not completed with the readback showing it")
@@ -232,7 +296,7 @@ class CurrentSource(Device):
 
         def clean_up(finished):
             timer.cancel()
-            for signal, subscription in subscriptions:
+            for signal, subscription in list(subscriptions):
                 signal.unsubscribe(subscription)
             subscriptions.clear()
 
@@ -243,14 +307,19 @@ class CurrentSource(Device):
                                  (self.compliance_tripped, trip_changed)):
             subscriptions.append((signal, signal.subscribe(callback, run=False)))
         status.add_callback(clean_up)
+        if not self.measured_current.connected:
+            outage()
+            return
         try:
             written = self.current.set(amps)
         except Exception as err:
+            if not self.measured_current.connected:
+                outage()
+                return
             complete(status, err)
             raise
         written.add_callback(written_done)
         timer.start()
-        return status
 
     def stop(self, *, success: bool = False) -> None:
         """Nothing moves: the source keeps its present current."""

@@ -37,9 +37,49 @@ class InstrumentOutageError(ConnectionError):
     """The IOC went away during a wait: the wait was abandoned, not failed.
 
     A RunEngine aborts the run on any failed status issued before a suspension,
-    even once the connection guard has resumed and rewound the plan (which
-    triggers or moves again), so a device leaves such a status pending.
+    and its rewind replays the cached messages with the same wait groups, so a
+    replayed ``wait`` may also wait on the status issued before the outage. A
+    device therefore neither fails such a status nor leaves it pending: it waits
+    for the IOC (see :func:`wait_connected`) and redoes the action.
     """
+
+
+class OutageTimeoutError(TimeoutError):
+    """The IOC did not come back within a device's ``outage_timeout``."""
+
+
+OUTAGE_TIMEOUT = 300.0
+"""Wall seconds a device waits for its IOC to come back before it fails the interrupted action.
+
+An IOC restart (a crash, a host reboot) takes seconds to a minute; beyond five
+minutes the run cannot go on anyway, and a clear error is worth more than a wait.
+"""
+
+
+def wait_connected(signals: Iterable, timeout: float) -> bool:
+    """Block until every one of ``signals`` is connected; False after ``timeout`` wall s."""
+    signals = tuple(signals)
+    condition = threading.Condition()
+
+    def changed(*args, **kwargs):
+        with condition:
+            condition.notify_all()
+
+    subscriptions = [(signal, signal.subscribe(changed, event_type=signal.SUB_META, run=False))
+                     for signal in signals]
+    deadline = time.monotonic() + timeout
+    try:
+        with condition:
+            while not all(signal.connected for signal in signals):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                # ophyd may update ``connected`` after it ran the callbacks: look again soon
+                condition.wait(min(remaining, 0.25))
+        return True
+    finally:
+        for signal, subscription in subscriptions:
+            signal.unsubscribe(subscription)
 
 
 class ToleranceHold:

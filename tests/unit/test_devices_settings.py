@@ -18,6 +18,7 @@ from devices import (
 from devices.clock import SimulationClock, WallClock
 from devices.fakes import fake_device
 from devices.signals import SettingRangeError, SettingTimeoutError
+from devices.waiting import OutageTimeoutError
 
 TIME_SCALE = 0.01
 
@@ -260,34 +261,58 @@ def test_a_trigger_on_the_simulation_clock_ends_when_the_settle_time_has_passed(
     assert status.success
 
 
-def test_a_trigger_outage_mid_settle_on_the_simulation_clock_stays_pending(lockin, caplog):
+def test_a_trigger_outage_mid_settle_on_the_simulation_clock_settles_again_after_it(
+        lockin, caplog):
     time_signal, clock = simulation_clock()
     lockin.clock = clock
     with caplog.at_level("WARNING", logger="devices.lockin"):
         status = lockin.trigger()
+        time_signal.put(1002.0)
         disconnect(time_signal)
-        wait_until(lambda: "trigger is left pending" in caplog.text, what="the warning")
-    reconnect(time_signal)
-    time_signal.put(5000.0)
-    assert not status.done
+        wait_until(lambda: "the trigger waits up to 300 s for the IOC" in caplog.text,
+                   what="the outage warning")
+        time_signal.put(1003.0)  # a stale tick while away does not count
+        assert not status.done
+        reconnect(time_signal)
+        time_signal.put(900.0)  # the restarted IOC resumed from an older saved state
+        wait_until(lambda: "the IOC is back; the trigger settles again" in caplog.text,
+                   what="the settle to start again")
+    time_signal.put(902.0)
+    assert not status.done, "2 s of the 2.1 s settle since the reconnection"
+    time_signal.put(902.1)
+    status.wait(2.0)
+    assert status.success
 
 
-def test_a_trigger_outage_mid_settle_on_the_wall_clock_stays_pending(lockin, caplog):
+def test_a_trigger_outage_mid_settle_on_the_wall_clock_finishes_on_a_reading_after_it(
+        lockin, caplog):
     lockin.time_constant.sim_put(12)  # 10 s x 7 = 0.7 s wall: an outage lands mid-settle
+    settle_wall = lockin.settle_time() * TIME_SCALE
     with caplog.at_level("WARNING", logger="devices.lockin"):
         status = lockin.trigger()
         disconnect(lockin.x)
-        wait_until(lambda: "trigger is left pending" in caplog.text, what="the warning")
+        wait_until(lambda: "the trigger waits" in caplog.text, what="the outage warning")
     assert "lockin_x lost the IOC during the wait" in caplog.text
-    reconnect(lockin.x)
     assert not status.done
-    fresh = lockin.trigger()
-    deadline = time.monotonic() + 5.0
-    while not fresh.done and time.monotonic() < deadline:
+    back = time.monotonic()
+    reconnect(lockin.x)
+    deadline = back + 10.0
+    while not status.done and time.monotonic() < deadline:
         publish(lockin)
         time.sleep(0.01)
-    assert fresh.success
-    assert not status.done
+    assert status.success
+    assert time.monotonic() - back >= settle_wall, "a full settle after the reconnection"
+
+
+def test_a_trigger_fails_clearly_when_the_ioc_does_not_come_back(lockin):
+    lockin.time_constant.sim_put(12)
+    lockin.outage_timeout = 0.2
+    status = lockin.trigger()
+    disconnect(lockin.x)
+    with pytest.raises(OutageTimeoutError, match=r"lockin: the IOC did not come back within "
+                                                 r"0.2 s of the outage \(still disconnected: "
+                                                 r"lockin_x\)"):
+        status.wait(5.0)
 
 
 def test_a_trigger_with_no_outage_still_fails_when_nothing_arrives(lockin):
@@ -377,3 +402,52 @@ def test_stop_never_raises_a_setpoint_held_below_the_stage(cryostat):
     cryostat.stop(success=True)
     assert all(put <= 33.48 for put in setpoint_puts)
     assert cryostat.setpoint.get() == pytest.approx(33.48)
+
+
+# --- CurrentSource: outages -----------------------------------------------------------------
+
+def test_a_move_an_outage_interrupted_puts_again_and_finishes_after_the_reconnection(
+        source, caplog):
+    ioc_with_database_semantics(source)
+    puts = []
+    source.current.subscribe(lambda value=None, **kwargs: puts.append(value), run=False)
+    with caplog.at_level("WARNING", logger="devices.source"):
+        status = source.set(0.4)
+        disconnect(source.measured_current)
+        wait_until(lambda: "the move waits up to" in caplog.text, what="the outage warning")
+        source.current.sim_complete_puts()  # the old IOC's late completion does not count
+        assert not status.done
+        source.current.sim_put(0.0)  # the restarted IOC restored a state saved before the put
+        source.measured_current.sim_put(0.0)
+        reconnect(source.measured_current)
+        wait_until(lambda: "putting 0.4 A again" in caplog.text, what="the new put")
+    assert puts[-1] == pytest.approx(0.4), "put again after the reconnection"
+    source.current.sim_complete_puts()
+    status.wait(1.0)
+    assert status.success
+    assert source.measured_current.get() == pytest.approx(0.4)
+
+
+def test_a_move_fails_clearly_when_the_ioc_does_not_come_back(source):
+    source.outage_timeout = 0.2
+    status = source.set(0.4)
+    disconnect(source.measured_current)
+    with pytest.raises(OutageTimeoutError, match=r"bias: the IOC did not come back within 0.2 s "
+                                                 r"of the outage during the move to 0.4 A"):
+        status.wait(5.0)
+
+
+def test_a_move_superseded_during_the_outage_ends_and_the_newer_one_finishes(source, caplog):
+    ioc_with_database_semantics(source)
+    with caplog.at_level("WARNING", logger="devices.source"):
+        older = source.set(0.4)
+        disconnect(source.measured_current)
+        newer = source.set(0.2)
+        reconnect(source.measured_current)
+        wait_until(lambda: "putting 0.2 A again" in caplog.text, what="the newer put")
+    older.wait(1.0)
+    assert older.success
+    assert "superseded" in caplog.text
+    source.current.sim_complete_puts()
+    newer.wait(1.0)
+    assert newer.success and source.current.get() == pytest.approx(0.2)
