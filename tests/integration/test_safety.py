@@ -204,17 +204,42 @@ def test_a_guard_trip_near_a_ramps_end_ends_it_with_the_ramps_error(station, sta
 
 def test_a_guard_trip_after_the_ramp_closed_does_not_replay_the_closed_run(station,
                                                                          station_ioc, restore):
+    """The runaway starts at the run's stop document and the trip lands before the clean-up.
+
+    The clean-up (make_safe) puts the loop back in closed loop, which ends the runaway:
+    a trip that lands later than that depends on how long the clean-up's puts take. So
+    the stop document's callback, in the RunEngine's thread, holds the plan until the
+    guard has tripped (a reaction we wait for): the suspension then always falls in the
+    clean-up, after the run closed.
+    """
     RE, guard, documents = guarded_engine(station)
     peak = Peak(station)
     RE(cool_down(station, 72.0))
     peak.reset()
-    RE.subscribe(lambda name, doc: name == "stop" and heater_runs_away(station_ioc.prefix))
+    trips_at_stop = []
+
+    def runaway_at_stop(name, doc):
+        if name != "stop":
+            return
+        heater_runs_away(station_ioc.prefix)
+        deadline = time.monotonic() + 120.0
+        while guard.trips == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        trips_at_stop.append(guard.trips)
+
+    RE.subscribe(runaway_at_stop)
+    before_ramp = len(documents)
     RE(transport_ramp(station, start=72.0, stop=73.0, rate=1.5, biases=(0.0,)))
+    assert trips_at_stop and trips_at_stop[0] >= 1, (
+        "the runaway after the run did not trip the guard within 120 wall s")
     wait_simulated(station, 60.0)
     assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
-    stop = [doc for name, doc in documents if name == "stop"][-1]
+    ramp_documents = documents[before_ramp:]
+    names = [name for name, _ in ramp_documents]
+    assert names.count("start") == names.count("stop") == 1, "the closed run was replayed"
+    assert names[-1] == "stop", "documents after the run closed"
+    stop = ramp_documents[-1][1]
     assert stop["exit_status"] == "success"
-    assert guard.trips >= 1, "the runaway after the run tripped the guard during the clean-up"
 
 
 @pytest.mark.parametrize("speedup", [20.0, 60.0, 120.0])

@@ -148,8 +148,11 @@ def test_pyepics_put_of_out_of_range_bias_leaves_the_source_alone(fast_station):
     put(f"{prefix}SRC:Curr", 0.0)
 
 
-def test_dudi_and_susceptibility_follow_the_sample_state(fast_station):
-    prefix = fast_station.prefix
+def test_dudi_and_susceptibility_follow_the_sample_state(station_factory):
+    # Its own IOC at 300x: the 30-minute exposure is 6 wall s, not 30. Every reading
+    # waits on the simulation clock (settled_x) and warm time is the simulator's own
+    # count, so nothing checked depends on the speed-up.
+    prefix = station_factory(speedup=300.0, noise=True).prefix
     put(f"{prefix}TC:OUT1:SP", 4.2)
     put(f"{prefix}SIM:Noise", "Off")
     wait_for(lambda: get(f"{prefix}SIM:SampleTemp_RBV") < 4.6, 60.0, "the sample at base")
