@@ -149,6 +149,15 @@ def test_the_watchdog_stops_a_100_K_setpoint_with_the_run_engine_idle(station, s
         assert epics.caput(f"{prefix}TC:OUT1:Mode", "Closed Loop", wait=True) == 1
         assert epics.caput(f"{prefix}TC:HTR1:Range", "High", wait=True) == 1
         assert epics.caput(f"{prefix}TC:OUT1:SP", 100.0, wait=True) == 1
+        # The reaction first (a starved watchdog process may take wall seconds to act), then
+        # 12 sample lags (20 s) for the lagging sample's peak to have passed.
+        deadline = time.monotonic() + 120.0
+        while "made safe" not in log.read_text():
+            assert watchdog.running, "the watchdog exited:\n" + log.read_text()[-2000:]
+            assert time.monotonic() < deadline, (
+                "the watchdog did not make the station safe within 120 wall s:\n"
+                + log.read_text()[-2000:])
+            time.sleep(0.05)
         wait_simulated(station, 240.0)
     assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
     assert station.cryostat.heater_range.get(use_monitor=False) == "Off"
@@ -260,11 +269,15 @@ def test_a_100_K_setpoint_during_a_plan_keeps_the_sample_below_its_limit(station
             yield from bps.trigger_and_read([station.cryostat])
             yield from bps.sleep(5.0 * station.cryostat.time_scale)
 
+    put_results = []
+
     def put_100_k():
-        assert epics.caput(f"{ioc.prefix}TC:OUT1:SP", 100.0, wait=True) == 1
+        put_results.append(epics.caput(f"{ioc.prefix}TC:OUT1:SP", 100.0, wait=True,
+                                       timeout=60.0))
 
     after_events(RE, 2, put_100_k)
     RE(bpp.run_wrapper(readings()))
+    assert put_results == [1], f"the 100 K put during the plan did not land: {put_results}"
     stop = [doc for name, doc in documents if name == "stop"][-1]
     assert stop["exit_status"] == "success", "the plan resumed and ended"
     assert guard.trips >= 1
