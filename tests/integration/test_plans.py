@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -230,36 +231,97 @@ def test_temperature_guard_stops_a_runaway_heater_before_the_limit(station, stat
 
 
 def test_an_ioc_restart_suspends_and_the_ramp_resumes_without_lost_events(
-        station_factory, tmp_path):
+        station_factory, tmp_path, caplog):
+    """kill -9 the IOC three times mid-settle of a lock-in reading, restart it on its state."""
     ioc = station_factory(speedup=60.0, noise=True)
     ioc.stop()
     ioc.state_file = tmp_path / "state.json"
     ioc.start()
     station = build_station(ioc.prefix).connect(timeout=10.0)
+    lockin = station.transport
     RE = RunEngine({}, call_returns_result=False)
     documents = []
     RE.subscribe(lambda name, doc: documents.append((name, doc)))
     guard = InstrumentConnectionGuard([station.cryostat.stage_temperature, station.transport.x])
     RE.install_suspender(guard)
-    restarted = threading.Event()
+    transitions = []  # the guard suspends while its signal is False and resumes when True
+    guard.connection.subscribe(
+        lambda value=None, **kwargs: transitions.append((bool(value), time.monotonic())),
+        run=False)
+    kills, first_kill_after, kills_apart = 3, 3, 3  # events
+    seen = []
+    RE.subscribe(lambda name, doc: seen.append(doc) if name == "event" else None)
+    arm_at = [first_kill_after]
+    killed = queue.Queue()
+    original_trigger = lockin.trigger
 
-    def restart():
-        ioc.restart()
-        restarted.set()
+    def saved_during_the_run() -> bool:
+        # kill -9 loses what the IOC has not saved yet: first let it save the ramp's setpoint
+        return bool(seen) and ioc.state_file.stat().st_mtime > seen[0]["time"]
 
-    _after_events(RE, 12, restart)
-    RE(transport_ramp(station, start=45.0, stop=56.0, rate=1.5, biases=(0.0, 0.4)))
-    assert restarted.is_set()
+    def trigger():
+        status = original_trigger()
+        if arm_at[0] is not None and len(seen) >= arm_at[0] and saved_during_the_run():
+            arm_at[0] = None
+            ioc.process.kill()  # no clean shutdown, no last save: the settle has just begun
+            killed.put((status, status.done, time.monotonic()))
+        return status
+
+    lockin.trigger = trigger
+    interrupted, outages, failures = [], [], []
+
+    def interruptions() -> int:
+        return caplog.text.count(f"{lockin.name}: the IOC is back; the trigger settles again")
+
+    def restart_after_kills():
+        try:
+            while len(interrupted) < kills:
+                status, done_at_kill, killed_at = killed.get(timeout=60.0)
+                ioc.process.wait(10.0)
+                if not done_at_kill:
+                    interrupted.append(status)
+                ioc.start()  # same port, same state file
+                outages.append(time.monotonic() - killed_at)
+                arm_at[0] = len(seen) + kills_apart
+        except Exception as err:  # noqa: BLE001 - reported by the test's thread
+            failures.append(err)
+
+    killer = threading.Thread(target=restart_after_kills, daemon=True)
+    with caplog.at_level("WARNING", logger="devices"):
+        killer.start()
+        # The restarted IOC catches up the time it was away (the cryostat kept heating): at
+        # 0.5 K/min and 60x an outage of a few seconds costs about 2 K of the 11 K ramp.
+        RE(transport_ramp(station, start=45.0, stop=56.0, rate=0.5, biases=(0.0, 0.4)))
+    RE.remove_suspender(guard)
+    killer.join(1.0)
+    assert failures == []
+    assert len(interrupted) == kills, (
+        f"{len(interrupted)} of {len(outages)} kills landed mid-settle; the ramp ended first")
+    assert all(status.done and status.success for status in interrupted), (
+        "an interrupted trigger must finish after the reconnection")
+    assert interruptions() >= kills
+    (stop,) = [doc for name, doc in documents if name == "stop"]
+    assert stop["exit_status"] == "success"
     ramp_events = events(documents)
     sequence = [event["seq_num"] for event in ramp_events]
     assert sequence == list(range(1, len(sequence) + 1)), "no lost or doubled events"
+    biases = column(ramp_events, station.bias_source.measured_current.name)
+    expected = np.resize([0.0, 0.4], len(biases))
+    assert np.allclose(biases, expected, atol=2e-3), "every bias read once per cycle, in order"
     times = np.array([event["time"] for event in ramp_events])
-    assert np.diff(times).max() > 1.0, "the outage shows as a gap in the data"
+    gaps = np.flatnonzero(np.diff(times) > 1.0)
+    assert len(gaps) >= kills, "each outage shows as a gap in the data"
+    for gap in gaps:
+        after = ramp_events[gap + 1]["timestamps"][lockin.x.name]
+        assert after > ramp_events[gap]["time"], "the reading after an outage is a fresh one"
     temperature = column(ramp_events, station.transport_temperature.temperature.name)
+    assert np.all(np.diff(temperature) > -0.05)
     assert temperature[-1] == pytest.approx(56.0, abs=0.5)
-    (stop,) = [doc for name, doc in documents if name == "stop"]
-    assert stop["exit_status"] == "success"
-    RE.remove_suspender(guard)
+    suspended = [later - earlier for (connected, earlier), (back, later)
+                 in zip(transitions, transitions[1:], strict=False) if not connected and back]
+    assert len(suspended) == len(outages)
+    print(f"outages (kill to serving) {np.round(outages, 2)} s, suspensions "
+          f"{np.round(suspended, 2)} s, {len(ramp_events)} events")
 
 
 def test_stepped_grid_settles_at_each_temperature_then_steps_the_bias(station, RE):
