@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from analysis.transitions import DEFAULT_CRITERIA, transitions_by_bias
+
 ONSET_SPACING = 0.25
 """K between consecutive points of one bias curve that the transition finder needs to
 find all four dU/dI onsets of the Mg/MgO surface. Measured (2026-12-02) by thinning two
@@ -126,3 +128,34 @@ def slowdown_range(rule_factory, curve, spacing: float, noise: float, start: flo
     if np.isnan(decisions).any():
         return math.nan, math.nan
     return float(decisions.min()), float(decisions.max())
+
+
+def assert_detection_margin(temperature: np.ndarray, bias: np.ndarray, signal: np.ndarray,
+                            biases: Sequence[float]) -> dict[float, float]:
+    """Fail, naming the figures, unless the transition finder detects every curve's departure.
+
+    The finder accepts a departure from the normal state only at
+    ``min_departure_sigma`` (8) or more; its significance scales with the step over the
+    per-point noise, not with the point spacing. A curve below it fails here with its
+    significance and noise, told apart from an onset in the wrong place.
+
+    Returns
+    -------
+    dict of float to float
+        The departure significance (sigma) by bias.
+    """
+    found = transitions_by_bias({"temperature": temperature, "dudi": signal, "bias": bias})
+    margins, problems = {}, []
+    for value in biases:
+        nearest = min(found, key=lambda key: abs(key - value))
+        transition = found[nearest]
+        margins[value] = transition.significance
+        if not transition.significance >= DEFAULT_CRITERIA.min_departure_sigma:
+            problems.append(f"{_label(value)}: departure {transition.significance:.1f} sigma "
+                            f"(point noise {transition.noise:.3g}), the finder needs >= "
+                            f"{DEFAULT_CRITERIA.min_departure_sigma:g}: {transition.reason}")
+    print("departure significance by curve: " + ", ".join(
+        f"{_label(value)} {margin:.1f} sigma" for value, margin in margins.items()))
+    assert not problems, ("the run's noise left the transition finder no detection margin "
+                          "(the data, not the onset's place): " + "; ".join(problems))
+    return margins

@@ -6,7 +6,7 @@ import math
 
 import h5py
 import pytest
-from ramp_sampling import ONSET_SPACING, assert_curve_sampling
+from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
 
 from analysis.export import read_csv
 from ioc_sim.sample import SampleModel
@@ -65,6 +65,8 @@ def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp
     expected = {bias: truth.true_onsets(bias_current=bias)["dudi_onset"] for bias in BIASES}
     assert_curve_sampling(run.columns["temperature"], run.columns["bias"], BIASES,
                           spacing_needed=ONSET_SPACING, onsets=expected)
+    assert_detection_margin(run.columns["temperature"], run.columns["bias"],
+                            run.columns["signal"], BIASES)
     found = {}
     for line in text.splitlines()[1:]:
         bias_text, rest = line.split("mA:")

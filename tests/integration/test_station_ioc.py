@@ -202,36 +202,61 @@ def test_dudi_and_susceptibility_follow_the_sample_state(station_factory):
 
 
 def test_lockin_settles_after_a_bias_step_within_the_table_time(station_factory):
-    station = station_factory(speedup=1.0, noise=False)
+    """Timed on the simulation clock, so the verdict does not depend on the machine's load.
+
+    The IOC posts SIM:Time_RBV every tick after that tick's readings, and a put's readback
+    before the put completes, all on one circuit in order: each X (and bias readback)
+    update is stamped with the simulated time posted next. Resolution: the largest tick
+    (0.1 wall s, so 0.4 simulated s at 4x: 24 wall s at 1x become 6).
+    """
+    speedup = 4.0
+    station = station_factory(speedup=speedup, noise=False)
     prefix = station.prefix
     put(f"{prefix}ENV:Insert", "transport")
     put(f"{prefix}LIA2:OFLT", 10)  # 1 s
     put(f"{prefix}LIA2:OFSL", "12 dB/oct")
     put(f"{prefix}SRC:Output", "On")
     settle = lockin_settle_time(1.0, 12)
-    time.sleep(settle + 1.0)
+    wait_sim_seconds(prefix, settle + 1.0)
     before = get(f"{prefix}LIA2:X")
-    samples: list[tuple[float, float]] = []
+    updates: list[tuple[str, float]] = []
     lock = threading.Lock()
 
-    def record(value=None, timestamp=None, **kw):
-        with lock:
-            samples.append((timestamp, value))
+    def recorder(kind: str):
+        def record(value=None, **kw):
+            with lock:
+                updates.append((kind, float(value)))
+        return record
 
-    monitor = epics.PV(f"{prefix}LIA2:X", callback=record, auto_monitor=True, form="time")
-    wait_for(lambda: monitor.connected and samples, 5.0, "the X monitor")
-    step_time = time.time()
+    monitors = [epics.PV(f"{prefix}{suffix}", callback=recorder(kind), auto_monitor=True)
+                for kind, suffix in (("x", "LIA2:X"), ("bias", "SRC:Curr_RBV"),
+                                     ("time", "SIM:Time_RBV"))]
+    wait_for(lambda: all(pv.connected for pv in monitors) and
+             {kind for kind, _ in updates} >= {"x", "time"}, 5.0, "the monitors")
     put(f"{prefix}SRC:Curr", 0.4)
-    time.sleep(2 * settle)
-    monitor.clear_callbacks()
+    wait_sim_seconds(prefix, 2 * settle)
+    for pv in monitors:
+        pv.clear_callbacks()
     after = get(f"{prefix}LIA2:X")
     assert abs(after - before) > 0.05 * abs(before), "the bias step must change the reading"
     with lock:
-        trace = [(t - step_time, x) for t, x in samples if t > step_time]
+        stamped, pending, times = [], [], []
+        for kind, value in updates:
+            if kind == "time":
+                times.append(value)
+                stamped += [(value, pending_kind, x) for pending_kind, x in pending]
+                pending = []
+            else:
+                pending.append((kind, value))
+    steps = [t for t, kind, value in stamped if kind == "bias" and value == pytest.approx(0.4)]
+    assert steps, "no bias readback of 0.4 A was posted"
+    step_time = steps[0]
+    trace = [(t - step_time, x) for t, kind, x in stamped if kind == "x" and t > step_time]
+    tick = float(np.max(np.diff(times)))
+    assert tick <= 0.1 * settle, f"a tick of {tick:.2f} simulated s cannot time a {settle} s settle"
     within = [t for t, x in trace if abs(x - after) <= 0.01 * abs(after - before)]
     outside = [t for t, x in trace if abs(x - after) > 0.01 * abs(after - before)]
-    tick = get(f"{prefix}SIM:Tick_RBV")
-    assert within and min(within) <= settle + 2 * tick
+    assert within and min(within) <= settle + 2 * tick, (min(within, default=None), tick)
     assert outside and max(outside) >= 0.5 * settle, "a filter that jumps is no filter"
 
 
