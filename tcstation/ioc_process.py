@@ -44,6 +44,66 @@ def loopback_client_environment(*ports: int) -> dict[str, str]:
     }
 
 
+def udp_port_in_use(port: int) -> bool:
+    """Whether a UDP socket already holds ``port`` (on any address, as a CA repeater does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+class CARepeater:
+    """A Channel Access repeater subprocess (``caproto-repeater``); ``stop()`` ends it.
+
+    libca finds a restarted IOC at once only through its beacons, which reach a
+    client through the repeater it registered with (on ``EPICS_CA_REPEATER_PORT``):
+    without one, a client's disconnected channels wait for the search back-off,
+    several seconds.  Its output goes to ``/dev/null`` in its own session, so it
+    never holds the caller's stdout (a CI pipe) open.  ``process`` is ``None``
+    when a repeater already ran on the port: that one belongs to someone else.
+    """
+
+    def __init__(self, port: int, process: subprocess.Popen | None):
+        self.port = port
+        self.process = process
+
+    def stop(self, timeout: float = 5.0) -> None:
+        stop_process(self.process, timeout)
+
+    def __enter__(self) -> CARepeater:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def start_repeater(port: int | None = None, timeout: float = 10.0) -> CARepeater:
+    """Start a CA repeater on ``port`` (default: ``EPICS_CA_REPEATER_PORT``, else 5065).
+
+    Start it before the clients' CA context (pyepics registers with the repeater
+    when its context starts, and retries while none answers).  The caller stops it.
+    """
+    if port is None:
+        port = int(os.environ.get("EPICS_CA_REPEATER_PORT", "5065"))
+    if udp_port_in_use(port):
+        return CARepeater(port, None)
+    environment = {**os.environ, "EPICS_CA_REPEATER_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "caproto.commandline.repeater", "--quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=environment, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not udp_port_in_use(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process(process, 1.0)
+            raise RuntimeError(f"the CA repeater did not start on UDP port {port} "
+                               f"within {timeout:g} s (exit code {process.returncode})")
+        time.sleep(0.02)
+    return CARepeater(port, process)
+
+
 class SimulatedStationProcess:
     """The station IOC in a subprocess: start, wait until it serves, stop, restart.
 
@@ -57,7 +117,10 @@ class SimulatedStationProcess:
 
     def __init__(self, prefix: str, port: int, speedup: float = 1.0, sample: str = "mg_mgo",
                  noise: bool = True, seed: int | None = None, log_path: Path | None = None,
-                 state_file: Path | None = None):
+                 state_file: Path | None = None, beacon_port: int | None = None):
+        if beacon_port is None:
+            beacon_port = int(os.environ.get("EPICS_CA_REPEATER_PORT", port + 1))
+        self.beacon_port = beacon_port
         self.prefix = prefix
         self.port = port
         self.speedup = speedup
@@ -85,6 +148,7 @@ class SimulatedStationProcess:
         if self.process is not None and self.process.poll() is None:
             return self
         environment = {**os.environ, **loopback_client_environment(self.port),
+                       "EPICS_CAS_BEACON_PORT": str(self.beacon_port),
                        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:

@@ -1,0 +1,97 @@
+"""How soon a pyepics monitor reconnects after the station IOC is killed and restarted.
+
+Issue 12: the connection guard should resume within about a second of the IOC's
+return.  The guard resumes when its watched channels reconnect, so the bound is
+on the channel: the restarted IOC serves (``start()`` has read its clock), and
+the monitor must reconnect and deliver a new reading within RECONNECT_BOUND.
+
+Not met yet (xfail).  libca (pyepics) puts a channel whose circuit closed into
+its context's disconnect governor, a free-running 10 s timer, and searches it
+again only when that timer next fires: the reconnection lands 0 to 10 s after
+the IOC serves (4.5 to 8 s measured, always at the same phase of the context's
+10 s clock; benchmarks/reconnect_time.py).  The IOC's beacons through a CA
+repeater do not shorten it: a beacon anomaly boosts only channels in libca's
+search timers, not those in the governor.  Three outages make the old behaviour
+fail reliably (each passes the bound by chance with probability about
+RECONNECT_BOUND / 10 s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import epics
+import pytest
+
+from tcstation.ioc_process import start_repeater
+
+# about a second for the search and the circuit, doubled plus margin for a loaded machine
+RECONNECT_BOUND = 2.5  # wall s after the restarted IOC serves
+OUTAGES = (1.0, 1.5, 2.0)  # wall s the IOC stays down
+
+
+@pytest.fixture(scope="module", autouse=True)
+def repeater():
+    """The clients' CA repeater, so the restarted IOC's beacons reach libca."""
+    with start_repeater() as running:
+        yield running
+
+
+@pytest.fixture
+def restartable_ioc(station_factory, tmp_path):
+    ioc = station_factory(speedup=10.0)
+    ioc.state_file = tmp_path / "state.json"
+    ioc.restart()
+    return ioc
+
+
+def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
+    """Kill -9 the IOC, leave it down for each outage, restart it (same port and state file).
+
+    Returns, for each outage, the wall seconds from the restarted IOC serving to a
+    pyepics monitor of ``TC:IN1:Kelvin`` reconnecting, having checked that a new
+    reading arrived after the reconnection.
+    """
+    connected = threading.Event()
+    disconnected = threading.Event()
+    readings: list[float] = []
+
+    def on_connection(pvname=None, conn=None, **kwargs):
+        (connected if conn else disconnected).set()
+
+    def on_value(value=None, **kwargs):
+        readings.append(time.monotonic())
+
+    pv = epics.PV(ioc.prefix + "TC:IN1:Kelvin", auto_monitor=True,
+                  connection_callback=on_connection, callback=on_value)
+    assert pv.wait_for_connection(10.0), "the monitor never connected"
+    delays = []
+    try:
+        for outage in outages:
+            connected.clear()
+            disconnected.clear()
+            ioc.process.kill()
+            ioc.process.wait()
+            assert disconnected.wait(10.0), "the monitor never saw the IOC go"
+            time.sleep(outage)  # the outage itself, not synchronisation
+            ioc.start()
+            serving = time.monotonic()
+            assert connected.wait(60.0), f"no reconnection within 60 s (outage {outage} s)"
+            delays.append(time.monotonic() - serving)
+            deadline = time.monotonic() + 10.0
+            while not (readings and readings[-1] > serving) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert readings[-1] > serving, "no reading arrived after the reconnection"
+    finally:
+        pv.disconnect()
+    return delays
+
+
+@pytest.mark.xfail(strict=False, reason="libca re-searches a lost channel only on its 10 s "
+                   "disconnect-governor tick; no fix yet (issue 12)")
+def test_monitor_reconnects_soon_after_the_ioc_returns(restartable_ioc):
+    delays = outage_reconnections(restartable_ioc, OUTAGES)
+    assert max(delays) < RECONNECT_BOUND, (
+        f"reconnections {', '.join(f'{d:.2f}' for d in delays)} s after the IOC served "
+        f"again (outages {OUTAGES} s); allowed < {RECONNECT_BOUND} s")
