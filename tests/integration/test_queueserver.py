@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
-from ramp_sampling import ONSET_SPACING, assert_curve_sampling
+from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
 
 from ioc_sim.sample import SampleModel
 from tcstation.queueserver import ensure_redis, re_manager_command, redis_answers
@@ -168,6 +168,7 @@ def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_s
     columns = read_run(run).columns
     assert_curve_sampling(columns["temperature"], columns["bias"], BIASES,
                           spacing_needed=ONSET_SPACING, onsets=expected)
+    assert_detection_margin(columns["temperature"], columns["bias"], columns["signal"], BIASES)
     table = client[TRANSITIONS_KEY_PREFIX + uid].read()
     assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
     for bias, onset in zip(BIASES, table["onset"], strict=True):
