@@ -6,7 +6,9 @@ the restarted IOC serving again (``SimulatedStationProcess.start`` returns) to
 the monitor's connection callback, and the phase of that reconnection on a 10 s
 clock started with the CA context.  A constant phase is libca's disconnect
 governor: a channel whose circuit closed is searched again only when that
-context-wide 10 s timer next fires, whatever the beacons say.
+context-wide 10 s timer next fires, whatever the beacons say.  For comparison,
+a channel created after the restart (a name not used before) is timed too: a
+new channel is searched at once.
 
     python benchmarks/reconnect_time.py [--outages 1 1.5 2 3 4.5] [--no-repeater]
 """
@@ -32,6 +34,8 @@ from tcstation.ioc_process import (  # noqa: E402
 )
 
 GOVERNOR_PERIOD = 10.0  # s, libca's disconnectGovernorPeriod (compiled in)
+FRESH_NAMES = ("TC:IN2:Kelvin", "TC:IN1:Units", "SIM:Tick_RBV", "SIM:Speedup_RBV",
+               "TC:OUT1:SP_RBV")  # one never-used channel per outage
 
 
 def main() -> None:
@@ -40,6 +44,8 @@ def main() -> None:
     parser.add_argument("--no-repeater", action="store_true",
                         help="run no CA repeater for the client (beacons reach no one)")
     args = parser.parse_args()
+    if len(args.outages) > len(FRESH_NAMES):
+        parser.error(f"at most {len(FRESH_NAMES)} outages, got {len(args.outages)}")
 
     port = free_port()
     os.environ.update(loopback_client_environment(port))
@@ -64,7 +70,7 @@ def main() -> None:
         if not pv.wait_for_connection(10.0):
             raise SystemExit("the monitor never connected")
         try:
-            for outage in args.outages:
+            for outage, fresh_name in zip(args.outages, FRESH_NAMES, strict=False):
                 connected.clear()
                 disconnected.clear()
                 ioc.process.kill()
@@ -74,12 +80,15 @@ def main() -> None:
                 time.sleep(outage)  # the outage itself
                 ioc.start()
                 serving = time.monotonic()
+                fresh = epics.PV(prefix + fresh_name)
+                fresh_delay = (time.monotonic() - serving
+                               if fresh.wait_for_connection(10.0) else float("nan"))
                 if not connected.wait(120.0):
                     raise SystemExit(f"outage {outage:4.1f} s: no reconnection within 120 s")
                 now = time.monotonic()
                 print(f"outage {outage:5.1f} s: reconnected {now - serving:5.2f} s after the "
-                      f"IOC served again (phase {(now - context_start) % GOVERNOR_PERIOD:5.2f} s)",
-                      flush=True)
+                      f"IOC served again (phase {(now - context_start) % GOVERNOR_PERIOD:5.2f} s); "
+                      f"a new channel connected after {fresh_delay:4.2f} s", flush=True)
         finally:
             ioc.stop()
             if repeater is not None:
