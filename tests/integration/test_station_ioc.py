@@ -84,21 +84,33 @@ def test_controller_ramps_at_the_set_rate(fast_station):
     put(f"{prefix}TC:RampR1", 1.5)
     put(f"{prefix}TC:OnRamp1", "On")
     put(f"{prefix}TC:OUT1:SP", 30.0)
-    clock, stage = [], []
+    # Each stage update is stamped with the SIM:Time_RBV posted next (every tick, after
+    # that tick's readings, on the same circuit): simulated time, whatever the load.
+    updates: list[tuple[str, float]] = []
 
-    def record(value=None, timestamp=None, **kw):
-        clock.append(timestamp)
-        stage.append(value)
+    def recorder(kind: str):
+        def record(value=None, **kw):
+            updates.append((kind, float(value)))
+        return record
 
-    temperature = epics.PV(f"{prefix}TC:IN1", callback=record, auto_monitor=True, form="time")
+    monitors = [epics.PV(f"{prefix}{suffix}", callback=recorder(kind), auto_monitor=True)
+                for kind, suffix in (("stage", "TC:IN1"), ("time", "SIM:Time_RBV"))]
     try:
-        wait_for(lambda: stage and stage[-1] > 26.0, 60.0, "the stage to pass 26 K")
+        wait_for(lambda: any(kind == "stage" and value > 26.0 for kind, value in updates),
+                 60.0, "the stage to pass 26 K")
     finally:
-        temperature.clear_callbacks()
-        temperature.disconnect()
-    # IOC timestamps are wall time; the simulation runs speed-up times faster.
-    simulated = (np.array(clock) - clock[0]) * get(f"{prefix}SIM:Speedup_RBV")
-    stage = np.array(stage)
+        for pv in monitors:
+            pv.clear_callbacks()
+            pv.disconnect()
+    clock, stage, pending = [], [], []
+    for kind, value in list(updates):
+        if kind == "time":
+            clock += [value] * len(pending)
+            stage += pending
+            pending = []
+        else:
+            pending.append(value)
+    simulated, stage = np.array(clock), np.array(stage)
     middle = (stage > 8.0) & (stage < 25.0)
     assert middle.sum() > 50
     rate = np.polyfit(simulated[middle], stage[middle], 1)[0] * 60.0
