@@ -5,15 +5,15 @@ return.  The guard resumes when its watched channels reconnect, so the bound is
 on the channel: the restarted IOC serves (``start()`` has read its clock), and
 the monitor must reconnect and deliver a new reading within RECONNECT_BOUND.
 
-Not met yet (xfail).  libca (pyepics) puts a channel whose circuit closed into
+libca (pyepics) alone misses it: it puts a channel whose circuit closed into
 its context's disconnect governor, a free-running 10 s timer, and searches it
-again only when that timer next fires: the reconnection lands 0 to 10 s after
-the IOC serves (4.5 to 8 s measured, always at the same phase of the context's
-10 s clock; benchmarks/reconnect_time.py).  The IOC's beacons through a CA
-repeater do not shorten it: a beacon anomaly boosts only channels in libca's
-search timers, not those in the governor.  Three outages make the old behaviour
-fail reliably (each passes the bound by chance with probability about
-RECONNECT_BOUND / 10 s).
+again only when that timer next fires, so the reconnection lands 0 to 10 s
+after the IOC serves (4.5 to 8 s measured, always at the same phase of the
+context's 10 s clock; benchmarks/reconnect_time.py), beacons or not.
+``ChannelRenewal`` re-creates the lost channels on the restarted IOC's first
+beacon; a new channel is searched at once.  Three outages make the old
+behaviour fail reliably (each passes the bound by chance with probability
+about RECONNECT_BOUND / 10 s).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 import epics
 import pytest
 
+from tcstation.ca_renewal import ChannelRenewal
 from tcstation.ioc_process import start_repeater
 
 # about a second for the search and the circuit, doubled plus margin for a loaded machine
@@ -36,6 +37,14 @@ def repeater():
     """The clients' CA repeater, so the restarted IOC's beacons reach libca."""
     with start_repeater() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def renewal(repeater):
+    running = ChannelRenewal(repeater.port).start()
+    assert running.wait_registered(10.0), "the CA repeater never confirmed the registration"
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -88,10 +97,42 @@ def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
     return delays
 
 
-@pytest.mark.xfail(strict=False, reason="libca re-searches a lost channel only on its 10 s "
-                   "disconnect-governor tick; no fix yet (issue 12)")
-def test_monitor_reconnects_soon_after_the_ioc_returns(restartable_ioc):
+def test_monitor_reconnects_soon_after_the_ioc_returns(renewal, restartable_ioc):
     delays = outage_reconnections(restartable_ioc, OUTAGES)
     assert max(delays) < RECONNECT_BOUND, (
         f"reconnections {', '.join(f'{d:.2f}' for d in delays)} s after the IOC served "
         f"again (outages {OUTAGES} s); allowed < {RECONNECT_BOUND} s")
+    assert renewal.renewals >= len(OUTAGES)
+
+
+def test_ophyd_signal_monitor_resumes_after_renewal(renewal, restartable_ioc):
+    from ophyd import EpicsSignalRO
+
+    signal = EpicsSignalRO(restartable_ioc.prefix + "TC:IN1:Kelvin", name="stage")
+    signal.wait_for_connection(timeout=10.0)
+    updates: list[float] = []
+    signal.subscribe(lambda value=None, **kwargs: updates.append(time.monotonic()), run=False)
+    try:
+        ioc = restartable_ioc
+        ioc.process.kill()
+        ioc.process.wait()
+        deadline = time.monotonic() + 10.0
+        while signal.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not signal.connected, "the signal never saw the IOC go"
+        time.sleep(OUTAGES[0])  # the outage itself, not synchronisation
+        ioc.start()
+        serving = time.monotonic()
+        deadline = serving + 10.0
+        while (not signal.connected or not any(t > serving for t in updates)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert signal.connected and any(t > serving for t in updates), (
+            "the ophyd signal's monitor did not resume within 10 s of the IOC's return")
+        first = min(t for t in updates if t > serving) - serving
+        assert first < RECONNECT_BOUND, (
+            f"first update {first:.2f} s after the IOC served again; allowed < "
+            f"{RECONNECT_BOUND} s")
+        assert signal.get() > 0
+    finally:
+        signal.destroy()
