@@ -10,7 +10,10 @@ context-wide 10 s timer next fires, whatever the beacons say.  For comparison,
 a channel created after the restart (a name not used before) is timed too: a
 new channel is searched at once.
 
-    python benchmarks/reconnect_time.py [--outages 1 1.5 2 3 4.5] [--no-repeater]
+    python benchmarks/reconnect_time.py [--outages 1 1.5 2 3 4.5] [--no-repeater] [--renewal]
+
+With ``--renewal`` a ``ChannelRenewal`` re-creates the lost channel on the
+restarted IOC's first beacon (the fix).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tcstation.ca_renewal import ChannelRenewal  # noqa: E402
 from tcstation.ioc_process import (  # noqa: E402
     SimulatedStationProcess,
     free_port,
@@ -43,7 +47,11 @@ def main() -> None:
     parser.add_argument("--outages", type=float, nargs="+", default=[1.0, 1.5, 2.0, 3.0, 4.5])
     parser.add_argument("--no-repeater", action="store_true",
                         help="run no CA repeater for the client (beacons reach no one)")
+    parser.add_argument("--renewal", action="store_true",
+                        help="re-create lost channels on a beacon (tcstation.ca_renewal)")
     args = parser.parse_args()
+    if args.renewal and args.no_repeater:
+        parser.error("--renewal needs the repeater (drop --no-repeater)")
     if len(args.outages) > len(FRESH_NAMES):
         parser.error(f"at most {len(FRESH_NAMES)} outages, got {len(args.outages)}")
 
@@ -54,6 +62,7 @@ def main() -> None:
 
     epics.ca.initialize_libca()
     context_start = time.monotonic()
+    renewal = ChannelRenewal().start() if args.renewal else None
     prefix = f"B{uuid.uuid4().hex[:6]}:"
     with tempfile.TemporaryDirectory() as directory:
         ioc = SimulatedStationProcess(prefix, port, speedup=10.0,
@@ -91,6 +100,8 @@ def main() -> None:
                       f"a new channel connected after {fresh_delay:4.2f} s", flush=True)
         finally:
             ioc.stop()
+            if renewal is not None:
+                renewal.stop()
             if repeater is not None:
                 repeater.stop()
 
