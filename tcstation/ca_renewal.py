@@ -11,6 +11,13 @@ they reconnect within the search's round trip of the IOC's return.
 
 A repeater must run on ``EPICS_CA_REPEATER_PORT`` (``start_repeater``) and the
 IOC must beacon to it (``ioc_sim`` does, on 127.0.0.1).
+
+Not used by the station yet, on purpose: a renewed channel loses the access-rights
+callback that ophyd's signals keep their write access by, so a put after the
+renewal fails with ``ReadOnlyError`` (seen when the restart test of
+``tests/integration/test_plans.py`` ran with it). Monitors and reads recover, as
+``tests/integration/test_reconnect.py`` shows; writes need the access-rights
+callback re-registered on the new channel first.
 """
 
 from __future__ import annotations
