@@ -12,12 +12,14 @@ they reconnect within the search's round trip of the IOC's return.
 A repeater must run on ``EPICS_CA_REPEATER_PORT`` (``start_repeater``) and the
 IOC must beacon to it (``ioc_sim`` does, on 127.0.0.1).
 
-Not used by the station yet, on purpose: a renewed channel loses the access-rights
-callback that ophyd's signals keep their write access by, so a put after the
-renewal fails with ``ReadOnlyError`` (seen when the restart test of
-``tests/integration/test_plans.py`` ran with it). Monitors and reads recover, as
-``tests/integration/test_reconnect.py`` shows; writes need the access-rights
-callback re-registered on the new channel first.
+Not used by the station yet, on purpose. With it, the restart test of
+``tests/integration/test_plans.py`` (kill -9 mid-settle, three times) ended in
+``RampInterruptedError``: the ``stop()`` that bluesky calls on the
+cryostat while the IOC is down used to fail at once on the dead channel, but on a
+renewed channel its put waits for the connection and lands when the IOC returns,
+holding the stage mid-ramp. The controller's ``stop()`` must first refuse to queue a
+put on a disconnected channel. (A renewed channel also needs the PV's access-rights
+callback, which ophyd keeps its signals' write access by; that is registered below.)
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def renew_disconnected_channels() -> list[str]:
             new_chid = ca.create_channel(entry.pvname, connect=False, auto_cb=True)
         for owner in owners:
             owner.chid = owner._args["chid"] = new_chid
+            # ophyd keeps a signal's write access from these events
+            ca.replace_access_rights_event(new_chid,
+                                           callback=owner._PV__on_access_rights_event)
         renewed.append(entry.pvname)
     return renewed
 
