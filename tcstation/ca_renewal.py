@@ -16,7 +16,7 @@ Not used by the station yet, on purpose. With it, the restart test of
 ``tests/integration/test_plans.py`` (kill -9 mid-settle, three times) ended in
 ``RampInterruptedError``: the ``stop()`` that bluesky calls on the
 cryostat while the IOC is down used to fail at once on the dead channel, but on a
-renewed channel its put waits for the connection and lands when the IOC returns,
+renewed channel its put apparently waits for the connection and lands when the IOC returns,
 holding the stage mid-ramp. The controller's ``stop()`` must first refuse to queue a
 put on a disconnected channel. (A renewed channel also needs the PV's access-rights
 callback, which ophyd keeps its signals' write access by; that is registered below.)
