@@ -38,7 +38,7 @@ from pathlib import Path
 
 import httpx
 
-from tcstation.processes import stop_process
+from tcstation.processes import process_exists, stop_process
 from tcstation.storage_config import (
     TILED_CATALOG_VARIABLE,
     TILED_TABULAR_VARIABLE,
@@ -73,16 +73,6 @@ def key_is_accepted(uri: str, api_key: str, timeout: float = 2.0) -> bool:
     return response.status_code == 200
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def _startup_lock(config: StorageConfig, timeout: float) -> Iterator[None]:
     """Serialise 'is a server running? if not, start one' between sessions on one data dir."""
@@ -112,7 +102,7 @@ def running_server_uri(config: StorageConfig, api_key: str) -> str | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     uri, pid = state.get("uri"), state.get("pid")
-    if not isinstance(uri, str) or not isinstance(pid, int) or not _process_exists(pid):
+    if not isinstance(uri, str) or not isinstance(pid, int) or not process_exists(pid):
         return None
     return uri if key_is_accepted(uri, api_key) else None
 

@@ -50,7 +50,7 @@ from plans.policy import (
     RisePredictor,
     heating_bound,
 )
-from tcstation.processes import stop_process
+from tcstation.processes import process_exists, stop_process
 
 logger = logging.getLogger("tcstation.watchdog")
 
@@ -329,7 +329,7 @@ class Watchdog:
                     reason = self._pending_reason
                 self.make_safe(reason)
                 continue
-            if parent_pid is not None and not _alive(parent_pid):
+            if parent_pid is not None and not process_exists(parent_pid):
                 if self.connected():
                     unreachable_since = None
                 elif unreachable_since is None:
@@ -343,16 +343,6 @@ class Watchdog:
     def stop(self) -> None:
         self._stop.set()
         self._act.set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lock_path(pvs: WatchdogPVs) -> Path:
