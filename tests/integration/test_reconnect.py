@@ -3,7 +3,8 @@
 Issue 12: the connection guard should resume within about a second of the IOC's
 return.  The guard resumes when its watched channels reconnect, so the bound is
 on the channel: the restarted IOC serves (``start()`` has read its clock), and
-the monitor must reconnect and deliver a new reading within RECONNECT_BOUND.
+the monitor must reconnect and deliver a new reading, through a channel the
+renewal re-created (not through libca's own, late re-search).
 
 libca (pyepics) alone misses it: it puts a channel whose circuit closed into
 its context's disconnect governor, a free-running 10 s timer, and searches it
@@ -11,9 +12,9 @@ again only when that timer next fires, so the reconnection lands 0 to 10 s
 after the IOC serves (4.5 to 8 s measured, always at the same phase of the
 context's 10 s clock; benchmarks/reconnect_time.py), beacons or not.
 ``ChannelRenewal`` re-creates the lost channels on the restarted IOC's first
-beacon; a new channel is searched at once.  Three outages make the old
-behaviour fail reliably (each passes the bound by chance with probability
-about RECONNECT_BOUND / 10 s).
+beacon; a new channel is searched at once.  How soon that is (0.00 to 0.03 s
+against 4.4 to 8.4 s) is measured by benchmarks/reconnect_time.py, not asserted
+here: on a loaded machine the wall time varies, what the tests assert does not.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ import pytest
 from tcstation.ca_renewal import ChannelRenewal
 from tcstation.ioc_process import start_repeater
 
-# about a second for the search and the circuit, doubled plus margin for a loaded machine
-RECONNECT_BOUND = 2.5  # wall s after the restarted IOC serves
 OUTAGES = (1.0, 1.5, 2.0)  # wall s the IOC stays down
 
 
@@ -55,12 +54,14 @@ def restartable_ioc(station_factory, tmp_path):
     return ioc
 
 
-def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
+def outage_reconnections(ioc, renewal, outages: tuple[float, ...]
+                         ) -> list[tuple[float, bool]]:
     """Kill -9 the IOC, leave it down for each outage, restart it (same port and state file).
 
     Returns, for each outage, the wall seconds from the restarted IOC serving to a
-    pyepics monitor of ``TC:IN1:Kelvin`` reconnecting, having checked that a new
-    reading arrived after the reconnection.
+    pyepics monitor of ``TC:IN1:Kelvin`` reconnecting, and whether the renewal had
+    re-created the channel by then, having checked that a new reading arrived after the
+    reconnection.
     """
     connected = threading.Event()
     disconnected = threading.Event()
@@ -80,6 +81,7 @@ def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
         for outage in outages:
             connected.clear()
             disconnected.clear()
+            renewals_before = renewal.renewals
             ioc.process.kill()
             ioc.process.wait()
             assert disconnected.wait(10.0), "the monitor never saw the IOC go"
@@ -87,7 +89,7 @@ def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
             ioc.start()
             serving = time.monotonic()
             assert connected.wait(60.0), f"no reconnection within 60 s (outage {outage} s)"
-            delays.append(time.monotonic() - serving)
+            delays.append((time.monotonic() - serving, renewal.renewals > renewals_before))
             deadline = time.monotonic() + 10.0
             while not (readings and readings[-1] > serving) and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -98,10 +100,12 @@ def outage_reconnections(ioc, outages: tuple[float, ...]) -> list[float]:
 
 
 def test_monitor_reconnects_soon_after_the_ioc_returns(renewal, restartable_ioc):
-    delays = outage_reconnections(restartable_ioc, OUTAGES)
-    assert max(delays) < RECONNECT_BOUND, (
-        f"reconnections {', '.join(f'{d:.2f}' for d in delays)} s after the IOC served "
-        f"again (outages {OUTAGES} s); allowed < {RECONNECT_BOUND} s")
+    reconnections = outage_reconnections(restartable_ioc, renewal, OUTAGES)
+    print("reconnected", ", ".join(f"{delay:.2f}" for delay, _ in reconnections),
+          "s after the IOC served again")
+    assert all(renewed for _, renewed in reconnections), (
+        f"reconnected without a renewal (libca's own re-search) after outages {OUTAGES} s: "
+        f"{reconnections}")
     assert renewal.renewals >= len(OUTAGES)
 
 
@@ -112,6 +116,7 @@ def test_ophyd_signal_monitor_resumes_after_renewal(renewal, restartable_ioc):
     signal.wait_for_connection(timeout=10.0)
     updates: list[float] = []
     signal.subscribe(lambda value=None, **kwargs: updates.append(time.monotonic()), run=False)
+    renewals_before = renewal.renewals
     try:
         ioc = restartable_ioc
         ioc.process.kill()
@@ -129,10 +134,9 @@ def test_ophyd_signal_monitor_resumes_after_renewal(renewal, restartable_ioc):
             time.sleep(0.01)
         assert signal.connected and any(t > serving for t in updates), (
             "the ophyd signal's monitor did not resume within 10 s of the IOC's return")
-        first = min(t for t in updates if t > serving) - serving
-        assert first < RECONNECT_BOUND, (
-            f"first update {first:.2f} s after the IOC served again; allowed < "
-            f"{RECONNECT_BOUND} s")
+        print(f"first update {min(t for t in updates if t > serving) - serving:.2f} s after "
+              "the IOC served again")
+        assert renewal.renewals > renewals_before, "the renewal did not re-create the channel"
         assert signal.get() > 0
     finally:
         signal.destroy()
