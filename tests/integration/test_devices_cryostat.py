@@ -10,6 +10,7 @@ import pytest
 from bluesky import RunEngine
 from bluesky.plans import count
 from caproto.sync.client import read as ca_read
+from polling import wait_for
 
 from devices import (
     StationConnectionError,
@@ -21,15 +22,6 @@ from devices.clock import SimulationClock
 from devices.signals import SettingRangeError
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def destroy(station) -> None:

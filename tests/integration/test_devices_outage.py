@@ -8,6 +8,7 @@ import time
 import bluesky.plan_stubs as bps
 import pytest
 from bluesky import RunEngine
+from polling import wait_for
 
 from devices import build_station
 
@@ -15,15 +16,6 @@ pytestmark = pytest.mark.integration
 
 LONG_TIME_CONSTANT = 12  # OFLT 10 s: 70 s to settle at 12 dB/oct, 7 wall s at 10x
 SHORT_TIME_CONSTANT = 9  # OFLT 300 ms: 2.1 s to settle
-
-
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import bluesky.plan_stubs as bps
 import pytest
 from bluesky import RunEngine
 from caproto.sync.client import read as ca_read
+from polling import wait_for
 
 from devices import TemperatureLimitError, build_station
 from devices.signals import SettingTimeoutError
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def read_pv(name: str):

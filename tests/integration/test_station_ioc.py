@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import epics
 import numpy as np
+import polling
 import pytest
 from caproto import AlarmSeverity, AlarmStatus, CaprotoTimeoutError, ChannelType
 from caproto._utils import ErrorResponseReceived
@@ -38,14 +38,10 @@ def get(name: str, **kwargs):
     return value
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def wait_for(predicate, timeout: float, what: str):
+    # Every read here opens a channel of its own; polled every 20 ms, a refused-put check
+    # failed with "Disconnected during initialization", so these poll every 50 ms.
+    return polling.wait_for(predicate, timeout, what, poll=0.05)
 
 
 def wait_sim_seconds(prefix: str, seconds: float, timeout: float = 60.0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import bluesky.plan_stubs as bps
@@ -13,6 +12,7 @@ import pytest
 import tiled.client.utils
 from bluesky import RunEngine
 from ophyd.sim import det, motor, noisy_det
+from polling import wait_for
 
 from tcstation.storage import (
     LiveTiledWriter,
@@ -30,16 +30,6 @@ from tcstation.storage_spool import DocumentSpool
 from tcstation.storage_tiled import connect, stored_seq_nums
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class EventCollector:
