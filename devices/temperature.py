@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
@@ -29,6 +30,8 @@ TARGET_MARGIN = 1.0
 """K below the sample's limit that a target may reach (default of ``target_margin``)."""
 STOP_WRITE_TIMEOUT = 5.0
 """Wall seconds stop() waits for each of its puts."""
+
+logger = logging.getLogger(__name__)
 
 
 class TemperatureLimitError(ValueError):
@@ -358,9 +361,25 @@ class TemperatureController(ClockedDevice, Device):
         ``set`` fails. An idle controller is left alone (the RunEngine
         calls ``stop`` at the end of every plan that moved it) unless its setpoint
         is above :meth:`hold_ceiling`: then the setpoint comes down to it.
+
+        A controller whose IOC is disconnected is not written to (a put queued now
+        would land whenever the IOC returns): a pending ``set`` fails and a warning
+        is logged. The RunEngine calls ``stop`` when an outage suspends a run; the
+        ramp then goes on in the controller and the plan resumes on it.
         """
         with self._lock:
             pending, self._pending = self._pending, None
+        if not (self.setpoint.connected and self.stage_temperature.connected):
+            # A put queued now would land whenever the IOC returns, long after this
+            # stop() was asked for (a suspension's stop would then end the resumed ramp).
+            # While the controller is away its own input limits and the watchdog guard
+            # the sample.
+            message = (f"{self.name}: stop() wrote nothing: the controller's IOC is "
+                       f"disconnected")
+            if pending is not None:
+                complete(pending, TemperatureMoveInterruptedError(message))
+            logger.warning(message)
+            return
         ceiling = self.hold_ceiling()
         stage = _reading_or_none(self.stage_temperature)
         setpoint = _reading_or_none(self.setpoint)

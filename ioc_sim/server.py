@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 
 import caproto as ca
 from caproto.asyncio.server import Context, VirtualCircuit
@@ -107,10 +108,17 @@ class StationContext(Context):
             await self._subscription_queue_iteration(*item)
 
 
-def run(pvdb: dict, interfaces: list[str]) -> None:
-    """Serve ``pvdb`` until interrupted (as ``caproto.server.run`` does, with our context)."""
+def run(pvdb: dict, interfaces: list[str],
+        fill: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Serve ``pvdb`` until interrupted (as ``caproto.server.run`` does, with our context).
+
+    ``fill``, if given, is awaited before the server answers anything: it writes the
+    PVs' first values.
+    """
 
     async def serve():
+        if fill is not None:
+            await fill()
         await StationContext(pvdb, interfaces).run()
 
     try:

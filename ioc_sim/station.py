@@ -106,12 +106,22 @@ class StationIOC(CheckedGroup):
         return (self.cryostat, self.susceptometer_lockin, self.transport_lockin, self.source,
                 self.environment, self.diagnostics)
 
-    @simulated_time.startup
-    async def simulated_time(self, instance, async_lib):
+    async def fill(self) -> None:
+        """Write every PV from the simulation, before the server answers its first search.
+
+        A client that reconnects the moment a restarted IOC serves must read the
+        restored state, never a PV's placeholder value.
+        """
         await self.speedup.write(self.speedup_factor)
         await self.tick_period.write(self.tick)
         for group in self.instruments:
             await group.write_settings()
+        for group in self.instruments:
+            await group.publish()
+        await self.simulated_time.write(self.simulation.time)
+
+    @simulated_time.startup
+    async def simulated_time(self, instance, async_lib):
         loop = asyncio.get_running_loop()
         onsets_task = None
         onsets_due = 0.0
@@ -261,5 +271,5 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tcstation simulated station: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, "
           f"port {args.port} on {' '.join(args.interfaces)}, speed-up {args.speedup:g}, "
           f"sample {args.sample}", flush=True)
-    run(ioc.pvdb, interfaces=args.interfaces)
+    run(ioc.pvdb, interfaces=args.interfaces, fill=ioc.fill)
     return 0

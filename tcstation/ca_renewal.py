@@ -12,14 +12,13 @@ they reconnect within the search's round trip of the IOC's return.
 A repeater must run on ``EPICS_CA_REPEATER_PORT`` (``start_repeater``) and the
 IOC must beacon to it (``ioc_sim`` does, on 127.0.0.1).
 
-Not used by the station yet, on purpose. With it, the restart test of
-``tests/integration/test_plans.py`` (kill -9 mid-settle, three times) ended in
-``RampInterruptedError``: the ``stop()`` that bluesky calls on the
-cryostat while the IOC is down used to fail at once on the dead channel, but on a
-renewed channel its put apparently waits for the connection and lands when the IOC returns,
-holding the stage mid-ramp. The controller's ``stop()`` must first refuse to queue a
-put on a disconnected channel. (A renewed channel also needs the PV's access-rights
-callback, which ophyd keeps its signals' write access by; that is registered below.)
+``open_session`` starts one (``start_channel_renewal``), so the IPython session,
+the queue worker and the demo reconnect within about a second of an IOC's return.
+The connection guard's suspension calls the cryostat's ``stop()`` while the IOC
+is away; that ``stop()`` writes nothing on a disconnected controller, since a put
+queued on a renewed channel would land when the IOC returns and hold the stage
+mid-ramp. (A renewed channel also needs the PV's access-rights callback, which
+ophyd keeps its signals' write access by; that is registered below.)
 """
 
 from __future__ import annotations
@@ -34,8 +33,11 @@ import caproto
 import epics
 from epics import ca
 
+from tcstation.ioc_process import CARepeater, start_repeater
+
 logger = logging.getLogger(__name__)
 
+REGISTER_TIMEOUT = 5.0  # s to wait for the repeater's confirmation at start
 REGISTER_PERIOD = 1.0  # s between repeater registrations until confirmed, as libca does
 PREVIOUSLY_CONNECTED = 1  # libca's cs_prev_conn: was connected, has lost its circuit
 
@@ -100,6 +102,7 @@ class ChannelRenewal:
         self._socket.settimeout(REGISTER_PERIOD)
         self._broadcaster = caproto.Broadcaster(our_role=caproto.CLIENT)
         self._context = None
+        self.repeater: CARepeater | None = None
         self._thread = threading.Thread(target=self._run, name="ca-channel-renewal",
                                         daemon=True)
 
@@ -114,9 +117,12 @@ class ChannelRenewal:
         return self._registered.wait(timeout)
 
     def stop(self) -> None:
+        """Stop renewing, and the repeater ``start_channel_renewal`` started for it."""
         self._stop.set()
         self._thread.join(5.0)
         self._socket.close()
+        if self.repeater is not None:
+            self.repeater.stop()
 
     def _register(self) -> None:
         request = self._broadcaster.send(caproto.RepeaterRegisterRequest("127.0.0.1"))
@@ -151,3 +157,21 @@ class ChannelRenewal:
                 if renewed:
                     self.renewals += 1
                     logger.info("renewed %d disconnected channels on a beacon", len(renewed))
+
+
+def start_channel_renewal(repeater_port: int | None = None) -> ChannelRenewal:
+    """Start a CA repeater unless one runs, and a ``ChannelRenewal`` registered with it.
+
+    A repeater started here stops with the renewal (or with this process); one that
+    already ran belongs to someone else and is left alone.  A repeater that does not
+    confirm within ``REGISTER_TIMEOUT`` is logged; the channels then reconnect only
+    at libca's own pace (up to 10 s after the IOC's return).
+    """
+    repeater = start_repeater(repeater_port)
+    renewal = ChannelRenewal(repeater.port).start()
+    renewal.repeater = repeater
+    if not renewal.wait_registered(REGISTER_TIMEOUT):
+        logger.warning("the CA repeater on UDP port %d did not confirm within %g s: "
+                       "channels reconnect up to 10 s after an IOC's return",
+                       repeater.port, REGISTER_TIMEOUT)
+    return renewal

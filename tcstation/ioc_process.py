@@ -83,7 +83,8 @@ def start_repeater(port: int | None = None, timeout: float = 10.0) -> CARepeater
     """Start a CA repeater on ``port`` (default: ``EPICS_CA_REPEATER_PORT``, else 5065).
 
     Start it before the clients' CA context (pyepics registers with the repeater
-    when its context starts, and retries while none answers).  The caller stops it.
+    when its context starts, and retries while none answers).  The caller stops it;
+    it also stops itself once the calling process is gone.
     """
     if port is None:
         port = int(os.environ.get("EPICS_CA_REPEATER_PORT", "5065"))
@@ -91,7 +92,7 @@ def start_repeater(port: int | None = None, timeout: float = 10.0) -> CARepeater
         return CARepeater(port, None)
     environment = {**os.environ, "EPICS_CA_REPEATER_PORT": str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "caproto.commandline.repeater", "--quiet"],
+        [sys.executable, "-m", "tcstation.ca_repeater", "--owner-pid", str(os.getpid())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=environment, start_new_session=True)
     deadline = time.monotonic() + timeout

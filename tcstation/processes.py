@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import subprocess
+import threading
+import time
+
+logger = logging.getLogger(__name__)
 
 
 def stop_process(process: subprocess.Popen | None, timeout: float) -> None:
@@ -30,3 +36,23 @@ def process_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stop_when_orphaned(owner_pid: int, what: str, poll: float = 0.5) -> threading.Thread:
+    """SIGTERM this process once ``owner_pid`` is no longer its parent.
+
+    A helper server (the Tiled server, the CA repeater) runs in a session of its
+    own, so that a Ctrl-C meant for a plan does not kill it; but an owner that dies
+    without stopping it (the queueserver's worker is killed, not closed) must not
+    leave it running.  ``what`` names the server in the log line.
+    """
+    def watch() -> None:
+        while os.getppid() == owner_pid:
+            time.sleep(poll)
+        logger.warning("the process that started this %s (pid %d) is gone; stopping",
+                       what, owner_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="owner-watch", daemon=True)
+    thread.start()
+    return thread

@@ -36,6 +36,7 @@ from plans.safety import (
     SampleTemperatureGuard,
     refuse_unsafe_setpoints,
 )
+from tcstation.ca_renewal import start_channel_renewal
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Session:
     compliance: CompliancePause | None = None
     pending_stores: list[threading.Thread] = field(default_factory=list)
     watchdog: object | None = None
+    channel_renewal: object | None = None
 
     @property
     def description(self) -> str:
@@ -78,6 +80,8 @@ class Session:
             self.storage.close()
         if self.watchdog is not None:
             self.watchdog.stop()
+        if self.channel_renewal is not None:
+            self.channel_renewal.stop()
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:
@@ -145,7 +149,12 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     """
     config_path = config_path or os.environ.get("TCSTATION_STATION_CONFIG") or None
     prefix = prefix or os.environ.get("TCSTATION_PREFIX") or DEFAULT_PREFIX
-    station = build_station(prefix, config_path).connect(timeout=connect_timeout)
+    channel_renewal = start_channel_renewal()
+    try:
+        station = build_station(prefix, config_path).connect(timeout=connect_timeout)
+    except BaseException:
+        channel_renewal.stop()
+        raise
     RE = RunEngine({})
     RE.install_suspender(InstrumentConnectionGuard([
         station.cryostat.stage_temperature, station.transport.x, station.susceptometer.x,
@@ -174,7 +183,7 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     quiet = in_queueserver if progress is None else not progress
     session = Session(station=station, RE=RE, storage=storage_session,
                       transitions=LiveTransitions(), compliance=compliance,
-                      watchdog=watchdog_handle)
+                      watchdog=watchdog_handle, channel_renewal=channel_renewal)
 
     def updated(start: dict, rows: list[dict]) -> None:
         if show_tables and not quiet:

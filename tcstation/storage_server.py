@@ -30,7 +30,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from tcstation.processes import process_exists, stop_process
+from tcstation.processes import process_exists, stop_process, stop_when_orphaned
 from tcstation.storage_config import (
     TILED_CATALOG_VARIABLE,
     TILED_TABULAR_VARIABLE,
@@ -266,25 +265,6 @@ def use_write_ahead_log(sqlite_path: Path) -> None:
         connection.close()
 
 
-def stop_when_orphaned(owner_pid: int, poll: float = 0.5) -> threading.Thread:
-    """SIGTERM this process (a clean uvicorn shutdown) once ``owner_pid`` is no longer its parent.
-
-    The server runs in a session of its own, so that a Ctrl-C meant for a plan
-    does not kill it; but an owner that dies without stopping it (the
-    queueserver's worker is killed, not closed) must not leave it running.
-    """
-    def watch() -> None:
-        while os.getppid() == owner_pid:
-            time.sleep(poll)
-        logger.warning("the session that started this Tiled server (pid %d) is gone; stopping",
-                       owner_pid)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    thread = threading.Thread(target=watch, name="owner-watch", daemon=True)
-    thread.start()
-    return thread
-
-
 def serve(config: StorageConfig, port: int) -> None:
     """Build the Tiled application for the data directory and serve it (blocks until SIGTERM)."""
     import uvicorn
@@ -361,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop when this process (the parent) is gone")
     options = parser.parse_args(argv)
     if options.owner_pid is not None:
-        stop_when_orphaned(options.owner_pid)
+        stop_when_orphaned(options.owner_pid, "Tiled server")
     config = StorageConfig(
         data_dir=options.data_dir.resolve(),
         catalog_uri=os.environ.get(TILED_CATALOG_VARIABLE) or None,

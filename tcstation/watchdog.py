@@ -403,6 +403,9 @@ def watchdog_main(argv: list[str]) -> int:
         if args.ready_file is not None:
             args.ready_file.write_text("already")
         return 0
+    from tcstation.ca_renewal import start_channel_renewal
+
+    renewal = start_channel_renewal()  # sees a restarted IOC within a second, not ten
     watchdog = Watchdog(pvs, reaction_time=args.reaction_time)
     signal.signal(signal.SIGTERM, lambda *_: watchdog.stop())
     signal.signal(signal.SIGINT, lambda *_: watchdog.stop())
@@ -418,6 +421,7 @@ def watchdog_main(argv: list[str]) -> int:
     try:
         return watchdog.run(args.parent_pid)
     finally:
+        renewal.stop()
         lock.close()
 
 

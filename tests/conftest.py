@@ -15,7 +15,13 @@ import uuid
 import caproto.sync.client
 import pytest
 
-from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+from tcstation.ca_renewal import start_channel_renewal
+from tcstation.ioc_process import (
+    SimulatedStationProcess,
+    free_port,
+    loopback_client_environment,
+    start_repeater,
+)
 
 # caproto's sync client spawns a CA repeater that inherits, and holds open, the
 # session's stdout: a piped run (CI) would never end. Nothing here needs one.
@@ -24,6 +30,25 @@ caproto.sync.client.spawn_repeater = lambda: None
 CA_PORTS = tuple(sorted({free_port() for _ in range(12)}))[:8]
 os.environ.update(loopback_client_environment(*CA_PORTS))
 _next_port = itertools.cycle(CA_PORTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ca_repeater():
+    """The session's CA repeater, on the pool's repeater port, as a station machine runs one.
+
+    A session opened by a test (``open_session``) then finds it and starts none of its own.
+    """
+    with start_repeater() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def channel_renewal(ca_repeater):
+    """Disconnected channels re-created on an IOC's beacons, as ``open_session`` does."""
+    renewal = start_channel_renewal(ca_repeater.port)
+    assert renewal.wait_registered(10.0), "the CA repeater never confirmed the registration"
+    yield renewal
+    renewal.stop()
 
 
 def random_prefix() -> str:

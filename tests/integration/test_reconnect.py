@@ -25,25 +25,7 @@ import time
 import epics
 import pytest
 
-from tcstation.ca_renewal import ChannelRenewal
-from tcstation.ioc_process import start_repeater
-
 OUTAGES = (1.0, 1.5, 2.0)  # wall s the IOC stays down
-
-
-@pytest.fixture(scope="module", autouse=True)
-def repeater():
-    """The clients' CA repeater, so the restarted IOC's beacons reach libca."""
-    with start_repeater() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def renewal(repeater):
-    running = ChannelRenewal(repeater.port).start()
-    assert running.wait_registered(10.0), "the CA repeater never confirmed the registration"
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -99,7 +81,8 @@ def outage_reconnections(ioc, renewal, outages: tuple[float, ...]
     return delays
 
 
-def test_monitor_reconnects_soon_after_the_ioc_returns(renewal, restartable_ioc):
+def test_monitor_reconnects_soon_after_the_ioc_returns(channel_renewal, restartable_ioc):
+    renewal = channel_renewal
     reconnections = outage_reconnections(restartable_ioc, renewal, OUTAGES)
     print("reconnected", ", ".join(f"{delay:.2f}" for delay, _ in reconnections),
           "s after the IOC served again")
@@ -109,9 +92,10 @@ def test_monitor_reconnects_soon_after_the_ioc_returns(renewal, restartable_ioc)
     assert renewal.renewals >= len(OUTAGES)
 
 
-def test_ophyd_signal_monitor_resumes_after_renewal(renewal, restartable_ioc):
+def test_ophyd_signal_monitor_resumes_after_renewal(channel_renewal, restartable_ioc):
     from ophyd import EpicsSignalRO
 
+    renewal = channel_renewal
     signal = EpicsSignalRO(restartable_ioc.prefix + "TC:IN1:Kelvin", name="stage")
     signal.wait_for_connection(timeout=10.0)
     updates: list[float] = []
