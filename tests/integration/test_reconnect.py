@@ -25,6 +25,8 @@ import time
 import epics
 import pytest
 
+from tcstation.ioc_process import free_port, udp_port_in_use
+
 OUTAGES = (1.0, 1.5, 2.0)  # wall s the IOC stays down
 
 
@@ -43,27 +45,33 @@ def outage_reconnections(ioc, renewal, outages: tuple[float, ...]
     Returns, for each outage, the wall seconds from the restarted IOC serving to a
     pyepics monitor of ``TC:IN1:Kelvin`` reconnecting, and whether the renewal had
     re-created the channel by then, having checked that a new reading arrived after the
-    reconnection.
+    reconnection and that it is the restored state's (within 1 K of the last reading
+    before the kill), not a PV's placeholder.
     """
     connected = threading.Event()
     disconnected = threading.Event()
-    readings: list[float] = []
+    readings: list[tuple[float, float]] = []
 
     def on_connection(pvname=None, conn=None, **kwargs):
         (connected if conn else disconnected).set()
 
     def on_value(value=None, **kwargs):
-        readings.append(time.monotonic())
+        readings.append((time.monotonic(), value))
 
     pv = epics.PV(ioc.prefix + "TC:IN1:Kelvin", auto_monitor=True,
                   connection_callback=on_connection, callback=on_value)
     assert pv.wait_for_connection(10.0), "the monitor never connected"
+    deadline = time.monotonic() + 10.0
+    while not readings and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert readings, "the monitor delivered no reading"
     delays = []
     try:
         for outage in outages:
             connected.clear()
             disconnected.clear()
             renewals_before = renewal.renewals
+            last_before = readings[-1][1]
             ioc.process.kill()
             ioc.process.wait()
             assert disconnected.wait(10.0), "the monitor never saw the IOC go"
@@ -73,9 +81,13 @@ def outage_reconnections(ioc, renewal, outages: tuple[float, ...]
             assert connected.wait(60.0), f"no reconnection within 60 s (outage {outage} s)"
             delays.append((time.monotonic() - serving, renewal.renewals > renewals_before))
             deadline = time.monotonic() + 10.0
-            while not (readings and readings[-1] > serving) and time.monotonic() < deadline:
+            while readings[-1][0] <= serving and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert readings[-1] > serving, "no reading arrived after the reconnection"
+            after = [value for at, value in readings if at > serving]
+            assert after, "no reading arrived after the reconnection"
+            assert after[0] == pytest.approx(last_before, abs=1.0), (
+                f"the first reading after the restart, {after[0]:g} K, is not the restored "
+                f"state's (last before the kill {last_before:g} K)")
     finally:
         pv.disconnect()
     return delays
@@ -124,3 +136,28 @@ def test_ophyd_signal_monitor_resumes_after_renewal(channel_renewal, restartable
         assert signal.get() > 0
     finally:
         signal.destroy()
+
+
+def test_a_repeater_stops_when_the_process_that_started_it_is_gone(ca_repeater):
+    """``start_repeater`` in a process killed without clean-up leaves no repeater behind."""
+    import subprocess
+    import sys
+
+
+    port = free_port()
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tcstation.ioc_process import "
+         "start_repeater; start_repeater(int(sys.argv[1])); print('up', flush=True); "
+         "time.sleep(600)", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "up"
+        assert udp_port_in_use(port), "the repeater did not take its port"
+        owner.kill()
+        owner.wait(10.0)
+        deadline = time.monotonic() + 20.0
+        while udp_port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not udp_port_in_use(port), "the repeater outlived the process that started it"
+    finally:
+        owner.kill()
+
