@@ -40,6 +40,17 @@ Onset, midpoint, width
     eddy-current background keeps falling on cooling (about 0.009 per kelvin near 50 K).
     Below the onset the background is held at its onset value: a normal-state fit says
     nothing tens of kelvin into the superconducting state.
+Steep normal state
+    Where the normal-state fit falls, between the start of its range and the top of the
+    transition, by more than half the onset level, a constant level would put the onset in
+    the normal state itself. A high-purity Pb reference is such a curve: its phonon
+    resistivity rises as about T^5 above Tc = 7.2 K and its eddy-current chi' falls by 0.05
+    over that kelvin against an onset level of 0.009. Then the onset is first found below the
+    extrapolated fit, as with ``sloping_background``; the normal state is fitted again from
+    one departure window above that onset (a sharp transition's top sits there) and the
+    normal level, the step and the onset are taken from that fit at the onset. The shape
+    test then looks at the departure window centred on the onset, since over kelvins even a
+    sharp step falls hardly faster than such a normal state.
 Shape
     From the start of the normal range down to one departure window below the onset, the
     signal must fall at least ``min_slope_ratio`` times faster with temperature (least
@@ -77,6 +88,9 @@ UNRESOLVED_JUMP = 0.5
 """A level crossing whose bracketing interval holds more than this share of the step is
 placed at the interval's centre: the drop is sharper than the sampling."""
 MAX_SMOOTHING_POINTS = 15
+STEEP_NORMAL_STATE = 0.5
+"""A normal state whose fit falls by more than this share of the onset level between the
+start of its range and the top of the transition is steep: see "Steep normal state"."""
 NOISE_FLOOR = 1e-9
 """Smallest point noise, as a share of the signal's range: keeps noise-free curves finite."""
 
@@ -167,7 +181,8 @@ class Transition:
     step : float
         Normal level minus the transformed level, in signal units.
     normal_level : float
-        Signal just above the transition, from the normal-state fit.
+        Signal just above the transition, from the normal-state fit (at the onset for a
+        steep normal state).
     onset_fraction : float
         The onset criterion.
     reference_step : float
@@ -445,13 +460,29 @@ def find_step_transition(temperature: ArrayLike, signal: ArrayLike, *, onset_fra
     # Average enough points that the noise is a quarter of the onset level at most.
     smoothing = 2 * math.ceil(0.5 * ((4.0 * noise / onset_level) ** 2 - 1.0)) + 1
     smoothed = _smooth(signal, max(1, min(smoothing, MAX_SMOOTHING_POINTS)))
-    if sloping_background:
+    steep = (normal_level - float(_evaluate(coefficients, top, normal_start))
+             > STEEP_NORMAL_STATE * onset_level)
+    if steep or sloping_background:
         extrapolated_to = np.maximum(temperature, normal_start - criteria.background_window)
         normal = _evaluate(coefficients, extrapolated_to, normal_start)
     else:
         normal = np.full_like(temperature, normal_level)
     onset = _level_crossing(temperature, normal - smoothed, onset_level, normal_start, step)
-    if onset is None:
+    if onset is not None and steep:
+        # Refit the normal state from one departure window above this first onset (the top
+        # of a sharp transition sits a departure window above it) and take the level there.
+        normal_start, coefficients = _normal_state_fit(temperature, signal, onset[0],
+                                                       criteria)
+        extrapolated_to = np.maximum(temperature, normal_start - criteria.background_window)
+        normal = _evaluate(coefficients, extrapolated_to, normal_start)
+        normal_level = float(np.interp(onset[0], temperature, normal))
+        step = normal_level - low_level
+        if reference_step is None:
+            reference = step
+            onset_level = onset_fraction * reference
+        onset = _level_crossing(temperature, normal - smoothed, onset_level, normal_start,
+                                step)
+    if onset is None or not step > 0:
         return _none(f"the curve never falls {onset_fraction:.0%} of the step "
                      f"({onset_level:.3g}) below its normal level", noise, scan.peak_z)
     onset_temperature, onset_interval = onset
@@ -467,9 +498,15 @@ def find_step_transition(temperature: ArrayLike, signal: ArrayLike, *, onset_fra
                      "normal level", noise, scan.peak_z)
     midpoint_temperature, midpoint_interval = midpoint
     normal_slope = float(coefficients[1]) if coefficients.size > 1 else 0.0
-    transition_slope = _slope_between(temperature, signal,
-                                      onset_temperature - criteria.departure_window,
-                                      normal_start)
+    if steep:
+        # Over kelvins even a sharp step falls little faster than a steep normal state.
+        half = 0.5 * criteria.departure_window
+        transition_slope = _slope_between(temperature, signal, onset_temperature - half,
+                                          min(onset_temperature + half, normal_start))
+    else:
+        transition_slope = _slope_between(temperature, signal,
+                                          onset_temperature - criteria.departure_window,
+                                          normal_start)
     if not transition_slope > criteria.min_slope_ratio * abs(normal_slope):
         return _none(f"no change of slope at the onset ({onset_temperature:.2f} K): the signal "
                      f"falls {transition_slope:.3g} per K across it and {normal_slope:.3g} per "
@@ -486,6 +523,8 @@ def find_step_transition(temperature: ArrayLike, signal: ArrayLike, *, onset_fra
     if unresolved > 0:
         reason += (f"; sharper than the {unresolved:.2f} K sampling interval: levels at its "
                    "centre, the width an upper bound")
+    if steep:
+        reason += "; steep normal state: measured from its fit extrapolated to the onset"
     return Transition(found=True, reason=reason, onset=onset_temperature,
                       midpoint=midpoint_temperature, width=float(width), step=step,
                       normal_level=normal_level, onset_fraction=onset_fraction,

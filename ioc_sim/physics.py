@@ -236,8 +236,8 @@ class BulkSuperconductor:
     onset criterion used on chi' then lands on the nominal Tc. Above Tc the sphere is a
     normal metal with its own Bloch-Grueneisen resistivity (:func:`bloch_grueneisen_resistivity`)
     and the eddy-current response of :func:`sphere_susceptibility`: high-purity Pb and Nb
-    are good conductors at 1550 Hz and read 4 pi chi' of about -0.78 and -0.75 just above
-    Tc (physics note section 7), not a transparent sphere.
+    are good conductors at 1550 Hz and read 4 pi chi' of -0.78 and -0.75 at Tc + 1 K
+    (physics note section 7), not a transparent sphere.
 
     Attributes
     ----------
@@ -277,14 +277,14 @@ PAPER_DEGRADATION = Degradation()
 # Nb); resistive Debye temperatures from Bloch-Grueneisen fits (Pb 86 K gives
 # rho(10 K) = 0.07 uOhm cm, as measured). MgB2 is a sintered, porous pellet (tens of
 # uOhm cm, RRR 3): nearly transparent at 1550 Hz, which keeps it a clean thermometry check.
-# Pb keeps the old transparent normal state for now (1e-6 ohm m, no T dependence): with its
-# real resistivity (2.08e-7 ohm m, RRR 3000, theta_R 86 K: 4 pi chi' = -0.78 at 8.2 K) the
-# normal state rises as T^5 above Tc, faster than the analysis's quadratic background, and
-# analysis.transitions no longer finds Pb's onset. See LEAD_HIGH_PURITY.
-LEAD = BulkSuperconductor(tc=7.2, transition_width=0.02, rho_295=1e-6,
-                          residual_resistance_ratio=1.0, debye_temperature=86.0)
-LEAD_HIGH_PURITY = BulkSuperconductor(tc=7.2, transition_width=0.02, rho_295=2.08e-7,
-                                      residual_resistance_ratio=3000.0, debye_temperature=86.0)
+# Pb's low Debye temperature makes its phonon resistivity dominate from Tc up (1.2e-10 ohm m
+# at 7.2 K, 2.2e-9 at 14 K, against rho0 = 6.9e-11): 4 pi chi' rises from -0.82 at Tc to
+# -0.78 at 8.2 K and -0.40 at 14 K. No residual resistivity flattens that and keeps the
+# section-7 value: with rho0 chosen so that 4 pi chi'(8.2 K) = -0.70 (RRR 640) it still
+# rises to -0.35 at 14.2 K. analysis.transitions measures such a steep normal state from its
+# extrapolated fit ("Steep normal state" there).
+LEAD = BulkSuperconductor(tc=7.2, transition_width=0.02, rho_295=2.08e-7,
+                          residual_resistance_ratio=3000.0, debye_temperature=86.0)
 NIOBIUM = BulkSuperconductor(tc=9.25, transition_width=0.04, rho_295=1.52e-7,
                              residual_resistance_ratio=400.0, debye_temperature=275.0)
 MAGNESIUM_DIBORIDE = BulkSuperconductor(tc=39.0, transition_width=0.3, rho_295=5e-7,
@@ -847,13 +847,33 @@ def bulk_superconductor_susceptibility(temperature, frequency, reference):
         ``chi' + i chi''``.
     """
     shielded = np.asarray(bulk_shielded_fraction(temperature, reference))
-    rho = bloch_grueneisen_resistivity(temperature, reference.rho_295,
-                                       reference.residual_resistance_ratio,
-                                       reference.debye_temperature)
-    normal = sphere_susceptibility(reference.radius, skin_depth(rho, frequency))
+    normal = np.asarray(bulk_normal_susceptibility(temperature, frequency, reference))
     result = (-shielded + (1.0 - shielded) * normal
               + 4.0j * reference.loss_peak * shielded * (1.0 - shielded))
     return result if result.ndim else complex(result)
+
+
+def bulk_normal_susceptibility(temperature, frequency, reference):
+    """4 pi chi of a reference's normal metal: eddy currents at its own resistivity.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Temperature, K.
+    frequency : float
+        Excitation frequency, Hz.
+    reference : BulkSuperconductor
+        Reference parameters.
+
+    Returns
+    -------
+    numpy.ndarray or complex
+        ``chi' + i chi''`` of the sphere with superconductivity suppressed.
+    """
+    rho = bloch_grueneisen_resistivity(temperature, reference.rho_295,
+                                       reference.residual_resistance_ratio,
+                                       reference.debye_temperature)
+    return sphere_susceptibility(reference.radius, skin_depth(rho, frequency))
 
 
 def bulk_superconductor_resistance(temperature, reference):

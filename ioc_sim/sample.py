@@ -33,6 +33,7 @@ from ioc_sim.physics import (
     PAPER_DEGRADATION,
     PAPER_JUNCTIONS,
     PAPER_SHELL,
+    bulk_normal_susceptibility,
     bulk_superconductor_resistance,
     bulk_superconductor_susceptibility,
     core_resistance,
@@ -268,7 +269,9 @@ class SampleModel:
         """Onsets of the noise-free model, by the criteria the analysis uses.
 
         chi' onset: the temperature where 4 pi chi' has dropped by 5 % of its total drop
-        between the normal state just above the transition and 4.5 K. dU/dI onset: the
+        between the normal state just above the transition and 4.5 K; for a reference,
+        measured below its normal metal at the same temperature, whose eddy-current chi'
+        changes fast above a low Tc (:meth:`_reference_chi_onset`). dU/dI onset: the
         temperature where dU/dI has fallen 10 % of the zero-bias step (60 K minus 4.5 K)
         below its own value at 60 K. Both are found on a fine grid (2 mK, after a 0.1 K
         scan) and interpolated. The result is cached on the arguments and on f_sc rounded
@@ -320,22 +323,18 @@ class SampleModel:
         """(chi' onset, Tc of the superconductor), nan where there is no transition."""
         if self.kind == "pure_mg":
             return math.nan, math.nan
-        if self.kind == "mg_mgo":
-            superconducting_share = abs(
-                self._susceptibility(LOWEST_TEMPERATURE, frequency, hac_oe, hdc_oe, fraction)
-                - magnesium_sphere_susceptibility(LOWEST_TEMPERATURE, frequency, self.core))
-            if superconducting_share < CHI_DETECTION_FLOOR:
-                return math.nan, math.nan
-            tc = self.shell.tc
-            # The analysis fits its normal state from one departure window (1 K) above the
-            # top of the transition; with the Mg background sloping by 0.009 per K the
-            # reference must sit where that fit starts, about 1.5 K above the mean Tc.
-            above_transition = (self.shell.tc + 4.0 * self.shell.tc_sigma
-                                + CHI_NORMAL_MARGIN)
-        else:
+        if self.kind in REFERENCES:
             reference = REFERENCES[self.kind]
-            tc = reference.tc
-            above_transition = reference.tc + 10.0 * reference.transition_width
+            return self._reference_chi_onset(reference, frequency), reference.tc
+        superconducting_share = abs(
+            self._susceptibility(LOWEST_TEMPERATURE, frequency, hac_oe, hdc_oe, fraction)
+            - magnesium_sphere_susceptibility(LOWEST_TEMPERATURE, frequency, self.core))
+        if superconducting_share < CHI_DETECTION_FLOOR:
+            return math.nan, math.nan
+        # The analysis fits its normal state from one departure window (1 K) above the top of
+        # the transition; with the Mg background sloping by 0.009 per K the reference must sit
+        # where that fit starts, about 1.5 K above the mean Tc.
+        above_transition = self.shell.tc + 4.0 * self.shell.tc_sigma + CHI_NORMAL_MARGIN
 
         def chi_prime(temperature):
             return np.real(self._susceptibility(temperature, frequency, hac_oe, hdc_oe,
@@ -344,7 +343,28 @@ class SampleModel:
         normal = chi_prime(above_transition)
         drop = normal - chi_prime(LOWEST_TEMPERATURE)
         target = normal - CHI_ONSET_FRACTION * drop
-        return _first_crossing(chi_prime, above_transition, LOWEST_TEMPERATURE, target), tc
+        return (_first_crossing(chi_prime, above_transition, LOWEST_TEMPERATURE, target),
+                self.shell.tc)
+
+    @staticmethod
+    def _reference_chi_onset(reference, frequency):
+        """chi' onset of a reference, measured from its normal metal at each temperature.
+
+        A reference's normal state is a good conductor whose eddy-current chi' can change
+        fast above Tc (high-purity Pb: from -0.82 at 7.2 K to -0.78 at 8.2 K, by more than
+        the 5 % onset level of its 0.18 drop), so a constant normal level would put the onset
+        in the normal state. The drop is the normal metal at the nominal Tc minus chi' at
+        4.5 K; the onset is where chi' has fallen 5 % of it below the normal metal.
+        """
+        def shortfall(temperature):
+            return np.real(bulk_superconductor_susceptibility(temperature, frequency, reference)
+                           - bulk_normal_susceptibility(temperature, frequency, reference))
+
+        drop = float(np.real(bulk_normal_susceptibility(reference.tc, frequency, reference)
+                             - bulk_superconductor_susceptibility(LOWEST_TEMPERATURE, frequency,
+                                                                  reference)))
+        return _first_crossing(shortfall, reference.tc + 10.0 * reference.transition_width,
+                               LOWEST_TEMPERATURE, -CHI_ONSET_FRACTION * drop)
 
     def _dudi_onset(self, fraction, bias_current, excitation_amplitude, contacts):
         result = {"dudi_onset": math.nan, "tc_junctions": math.nan,
