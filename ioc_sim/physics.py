@@ -114,13 +114,24 @@ class InterfaceShell:
         With 0.25 K the peak stands about 0.075 above the background. ``tc`` moves from
         49.6 K to 50.05 K with it so that the 5 % chi' onset stays at 50.0 K.
     exponent : float
-        p in Kc(T) = Kc0 (1 - T/Tc)^p.
+        p in Kc(T) = Kc0 (1 - T/Tc(H))^p.
     kc0 : float
         Sheet critical current at T = 0, A/m.
     shielded_fraction : float
         Fraction fs of the surface the shell covers (< 1: imperfect diamagnetism).
-    h0 : float
-        dc field that halves Kc, A/m (20 Oe).
+    hc2_slope : float
+        -dHc2/dT at Tc, A/m per K: a dc field H lowers every patch's Tc to
+        ``Tc(H) = Tc - |H| / hc2_slope``, where H equals the upper critical field (the field
+        in which superconductivity nucleates on cooling; the normal Mg core lets a dc field
+        through unscreened, so the shell sees the applied field). 71 Oe/K is the clean limit
+        of a Tc = 50 K superconductor with Mg's Fermi velocity, 1.58e6 m/s: BCS
+        xi0 = hbar vF / (pi Delta0) = 44 nm, xi_GL(0) = 0.74 xi0 and
+        mu0 dHc2/dT = Phi0 / (2 pi xi_GL(0)^2 Tc) = 6.3 mT/K; clean, since the electron mean
+        free path of this Mg (rho0 = 0.085 uOhm cm, rho l = 6.5e-16 ohm m^2) is 0.8 um. This
+        replaces the note's Kc / (1 + Hdc/H0) (H0 = 20 Oe), which only scaled Kc down: the
+        5 % chi' onset sits where Kc is still tiny and moved by -0.72 K at 200 Oe, where the
+        note says about -2.7 K (checkpoint "field suppression" of physics note section 7).
+        Shifting Tc moves the onset by -2.4 K and the midpoint and the chi'' peak by -2.7 K.
     field_enhancement : float
         Ratio of the equatorial surface field to the applied field (1.5 for a sphere).
     """
@@ -130,7 +141,7 @@ class InterfaceShell:
     exponent: float = 1.5
     kc0: float = 5e3
     shielded_fraction: float = 0.75
-    h0: float = 20.0 * OERSTED
+    hc2_slope: float = 71.0 * OERSTED
     field_enhancement: float = 1.5
 
 
@@ -498,8 +509,9 @@ def interface_shell_susceptibility(temperature, frequency=1550.0, hac=0.2 * OERS
 
     ``4 pi chi = fs (N - 1) - F_core (fs N + 1 - fs)`` with N the Bean penetration of the
     shell (:func:`bean_shell_penetration`) for ``b = Kc / (1.5 Hac)``,
-    ``Kc = f_sc Kc0 (1 - T/Tc)^p / (1 + |Hdc|/H0)`` and ``fs = f_sc * shielded_fraction``,
-    averaged over the Gaussian spread of Tc by a fixed, dense quadrature.
+    ``Kc = f_sc Kc0 (1 - T/Tc(Hdc))^p`` with ``Tc(Hdc) = Tc - |Hdc| / (-dHc2/dT)`` (see
+    :class:`InterfaceShell`) and ``fs = f_sc * shielded_fraction``, averaged over the Gaussian
+    spread of Tc by a fixed, dense quadrature.
 
     Parameters
     ----------
@@ -534,15 +546,16 @@ def interface_shell_susceptibility(temperature, frequency=1550.0, hac=0.2 * OERS
 
 def _averaged_shell_penetration(temperature, hac, hdc, superconducting_fraction, shell):
     """Bean penetration N of the shell averaged over the Gaussian spread of Tc."""
+    tc_in_field = shell.tc - abs(hdc) / shell.hc2_slope
     if shell.tc_sigma > 0:
-        tc_nodes = shell.tc + shell.tc_sigma * _TC_SPREAD_NODES
+        tc_nodes = tc_in_field + shell.tc_sigma * _TC_SPREAD_NODES
         weights = _TC_SPREAD_WEIGHTS
     else:
-        tc_nodes = np.array([shell.tc])
+        tc_nodes = np.array([tc_in_field])
         weights = np.ones(1)
-    reduced = np.clip(1.0 - temperature[..., np.newaxis] / tc_nodes, 0.0, None)
-    sheet_current = (superconducting_fraction * shell.kc0 * reduced**shell.exponent
-                     / (1.0 + abs(hdc) / shell.h0))
+    reduced = np.clip(1.0 - temperature[..., np.newaxis] / np.maximum(tc_nodes, 1e-300), 0.0,
+                      None)
+    sheet_current = superconducting_fraction * shell.kc0 * reduced**shell.exponent
     peak_field = shell.field_enhancement * abs(hac)
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.where(sheet_current > 0, sheet_current / peak_field, 0.0)

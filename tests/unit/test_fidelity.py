@@ -2,8 +2,9 @@
 
 Each test is one refinement of section 7, noise off, through ``SampleModel`` (what the IOC
 evaluates). Where the note gives no number, the test says what it takes and why. The
-seventh refinement (field suppression of the chi' onset) is the pair of strict xfails
-``test_field_moves_chi_prime_onset_down`` in ``tests/unit/test_physics.py``.
+seventh refinement (field suppression of the chi' onset) is
+``test_field_moves_chi_prime_onset_down`` in ``tests/unit/test_physics.py``: the 200 Oe dc
+case passes, the 1 Oe ac case is a strict xfail that says why.
 """
 
 import math
