@@ -320,6 +320,25 @@ def test_a_sharp_step_between_two_readings_is_flagged_unresolved():
     assert "sampling interval" in transition.reason
 
 
+def test_a_sharp_step_under_a_steep_normal_state_is_measured_from_its_fit():
+    # A normal state falling 0.05 per K, six times the 5 % onset level within a kelvin (as a
+    # high-purity metal's eddy currents above a low Tc): a constant normal level taken above
+    # the transition would put the onset in the normal state itself.
+    temperature = np.arange(4.5, 30.0, 0.15)
+    rng = np.random.default_rng(21)
+    normal = -0.83 + 0.05 * (temperature - 7.2)
+    signal = np.where(temperature < 7.2, -1.0, normal) + 2e-3 * rng.standard_normal(
+        temperature.size)
+    transition = find_step_transition(temperature, signal, onset_fraction=0.05)
+    assert transition.found, transition.reason
+    assert "steep normal state" in transition.reason
+    assert transition.onset == pytest.approx(7.2, abs=0.15)
+    assert transition.step == pytest.approx(0.17, abs=0.01)
+    # Curves whose normal state is flat on that scale keep the constant level.
+    temperature, chi_real, _ = susceptibility_ramp(SampleModel("mg_mgo"), seed=22)
+    assert "steep" not in find_susceptibility_transition(temperature, chi_real).reason
+
+
 def test_a_step_of_a_few_sigma_is_not_a_transition():
     temperature = np.arange(4.5, 70.0, 0.15)
     rng = np.random.default_rng(18)
