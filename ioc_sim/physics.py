@@ -120,18 +120,20 @@ class InterfaceShell:
     shielded_fraction : float
         Fraction fs of the surface the shell covers (< 1: imperfect diamagnetism).
     hc2_slope : float
-        -dHc2/dT at Tc, A/m per K: a dc field H lowers every patch's Tc to
-        ``Tc(H) = Tc - |H| / hc2_slope``, where H equals the upper critical field (the field
-        in which superconductivity nucleates on cooling; the normal Mg core lets a dc field
-        through unscreened, so the shell sees the applied field). 71 Oe/K is the clean limit
-        of a Tc = 50 K superconductor with Mg's Fermi velocity, 1.58e6 m/s: BCS
+        -dHc2/dT at Tc, A/m per K. A dc field H lowers every patch's Tc to where it equals
+        the upper critical field, ``Tc(H) = Tc - |H| / hc2_slope`` (superconductivity
+        nucleates on cooling in the field the shell sees: the normal Mg core lets a dc field
+        through unscreened). 71 Oe/K is our fit (it centres the onset, midpoint and chi''
+        peak shifts on the note's -2.7 K at 200 Oe) and close to the clean limit of a
+        Tc = 50 K superconductor with Mg's free-electron Fermi velocity, 1.58e6 m/s: BCS
         xi0 = hbar vF / (pi Delta0) = 44 nm, xi_GL(0) = 0.74 xi0 and
-        mu0 dHc2/dT = Phi0 / (2 pi xi_GL(0)^2 Tc) = 6.3 mT/K; clean, since the electron mean
-        free path of this Mg (rho0 = 0.085 uOhm cm, rho l = 6.5e-16 ohm m^2) is 0.8 um. This
-        replaces the note's Kc / (1 + Hdc/H0) (H0 = 20 Oe), which only scaled Kc down: the
-        5 % chi' onset sits where Kc is still tiny and moved by -0.72 K at 200 Oe, where the
-        note says about -2.7 K (checkpoint "field suppression" of physics note section 7).
-        Shifting Tc moves the onset by -2.4 K and the midpoint and the chi'' peak by -2.7 K.
+        mu0 dHc2/dT = Phi0 / (2 pi xi_GL(0)^2 Tc) = 6.3 mT/K, i.e. 63 Oe/K. Clean, since
+        the electron mean free path of this Mg (rho0 = 0.085 uOhm cm, rho l = 6.5e-16
+        ohm m^2) is 0.8 um. This replaces the note's Kc / (1 + Hdc/H0) (H0 = 20 Oe), which
+        only scaled Kc down: the 5 % chi' onset sits where Kc is still tiny and moved by
+        -0.72 K at 200 Oe, where the note says about -2.7 K (checkpoint "field suppression"
+        of physics note section 7). Shifting Tc moves the onset by -2.4 K and the midpoint
+        and the chi'' peak by -2.7 K.
     field_enhancement : float
         Ratio of the equatorial surface field to the applied field (1.5 for a sphere).
     """
