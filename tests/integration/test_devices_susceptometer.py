@@ -116,4 +116,5 @@ def test_the_calibrated_chi_follows_the_true_chi_above_tc(station, RE):
     events = events_of(RE, count([susceptometer, station.simulation], num=READINGS))
     assert mean_of(events, "susceptometer_chi_real") == pytest.approx(
         mean_of(events, "simulation_chi_real"), abs=0.01)
-    assert abs(mean_of(events, "susceptometer_chi_real")) < 0.01
+    # Pb's own metal screens the 1550 Hz field above Tc (physics note section 7)
+    assert -0.8 < mean_of(events, "susceptometer_chi_real") < -0.5
