@@ -15,10 +15,11 @@ the number of readings (a tick of the simulation is 1/60 s of wall time, up to
 real instruments a transport reading costs about 2.1 s of settling plus a few
 tens of ms of bias confirmation and readout.
 
-Where the IOC serves ``SIM:WakeAt`` and the devices wait on the simulation
-clock, a third row ("transport, wake") does what a clock that asks the IOC to
-step to the end of each settle would get: before each trigger it puts the
-simulated time the lock-in will wait for.
+The devices' settle waits ask the IOC for the simulated time they wait for
+(``SIM:WakeAt``) and the simulation runs to it at full speed, so the settle
+costs its physical seconds and little wall time; what a reading costs beyond
+its settle is the speed-up times the wall time around it.  Run the script in
+a checkout of an older commit (``git worktree add``) for the figures before.
 
     python benchmarks/reading_cost.py [--speedups 60 120 600] [--readings 24] [--json PATH]
 
@@ -85,7 +86,6 @@ def batch(prefix: str, reading, readings: int) -> dict:
 
 
 def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
-    import epics
 
     from devices.station import build_station
 
@@ -110,19 +110,8 @@ def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
             station.susceptometer.trigger().wait(30.0)
             station.susceptometer.read()
 
-        def transport_wake(k: int) -> None:
-            station.bias_source.set(BIASES[k % len(BIASES)]).wait(30.0)
-            wake = station.clock.now() + station.transport.settle_time()
-            epics.caput(f"{prefix}SIM:WakeAt", wake, wait=False)
-            station.transport.trigger().wait(30.0)
-            station.transport.read()
-
         batch(prefix, transport, 4)  # warm-up: connections, caches
         result = {"transport": batch(prefix, transport, readings)}
-        wakes = epics.PV(f"{prefix}SIM:WakeAt")
-        if wakes.wait_for_connection(5.0) and getattr(station, "clock", None) is not None \
-                and station.clock.simulated:
-            result["transport, wake"] = batch(prefix, transport_wake, readings)
         put(f"{prefix}SRC:Output", "Off")
         put(f"{prefix}ENV:Insert", "susceptometer")
         batch(prefix, susceptibility, 2)

@@ -9,15 +9,24 @@ A device never sleeps for a physical time by hand; it asks its clock.
   readings, so once a client has seen ``SIM:Time_RBV >= T`` it holds readings
   computed at a simulated time of at least ``T``: a wait measured on it costs the
   physical time however slow the machine is, with no fresh reading to wait for.
+  A wait also asks the simulator for that time (``SIM:WakeAt``), and the
+  simulator runs to it at full speed: a physical wait costs next to no wall time.
 
 :meth:`devices.station.Station.connect` gives every timed device the same clock.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+HURRY_STEP = 5.0
+"""Simulated seconds asked for at a time by :meth:`SimulationClock.run_fast_while`."""
 
 
 class WallClock:
@@ -60,6 +69,9 @@ class WallClock:
         """Always True at once: the wall clock needs no IOC."""
         return True
 
+    def run_fast_while(self, pending: Callable[[], bool]) -> None:
+        """Nothing to hurry: physical time is the wall's."""
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -76,15 +88,19 @@ class SimulationClock:
         The simulator's clock (simulated seconds), monitored.
     speedup : float
         Simulated seconds per wall second, for wall-time estimates (timeouts).
+    wake_signal : ophyd.Signal, optional
+        ``SIM:WakeAt``: each wait puts the time it waits for, and the simulator
+        runs to it at full speed. Without it a wait runs at the speed-up.
     """
 
     simulated = True
     """Readings published before the clock: once it reads ``T``, readings of ``T`` are in."""
 
-    def __init__(self, time_signal, speedup: float):
+    def __init__(self, time_signal, speedup: float, wake_signal=None):
         if not (math.isfinite(speedup) and speedup > 0):
             raise ValueError(f"speedup {speedup!r} is not a positive number")
         self.time_signal = time_signal
+        self.wake_signal = wake_signal
         self.time_scale = 1.0 / float(speedup)
         self._condition = threading.Condition()
         value = time_signal.get() if time_signal.connected else None
@@ -138,6 +154,8 @@ class SimulationClock:
             the clock's IOC disconnects (the caller decides what an outage means).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self.now() < when:
+            self.request(when)
         with self._condition:
             while self._now < when:
                 if not self._connected:
@@ -147,6 +165,36 @@ class SimulationClock:
                     return False
                 self._condition.wait(remaining)
         return True
+
+    def request(self, when: float) -> None:
+        """Ask the simulator to run to ``when`` at full speed (no wait; a no-op offline)."""
+        if self.wake_signal is None or not self.wake_signal.connected:
+            return
+        try:
+            self.wake_signal.put(when)
+        except Exception as err:  # noqa: BLE001 - a refused wake leaves the speed-up
+            logger.debug("wake request for %g s not sent: %s", when, err)
+
+    def run_fast_while(self, pending: Callable[[], bool]) -> None:
+        """Keep the simulator at full speed, ``HURRY_STEP`` at a time, while ``pending()``.
+
+        For waits on physics rather than on a known time (a temperature hold): a
+        daemon thread waits ``HURRY_STEP`` simulated seconds at a time, asking for
+        each, until ``pending()`` is false. During an outage it waits for the IOC.
+        """
+        if self.wake_signal is None:
+            return
+
+        def hurry() -> None:
+            while pending():
+                if not self.connected:
+                    with self._condition:
+                        self._condition.wait(0.5)
+                    continue
+                self.wait_until(self.now() + HURRY_STEP,
+                                timeout=self.wall_seconds(HURRY_STEP) + 5.0)
+
+        threading.Thread(target=hurry, name="simulation-hurry", daemon=True).start()
 
     def wait_ticking(self, timeout: float) -> bool:
         """Block until the clock is connected and has ticked since it (re)connected.

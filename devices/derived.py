@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
 
 import numpy as np
@@ -51,7 +50,7 @@ class LagCorrectedTemperature(Device):
     Parameters
     ----------
     controller : TemperatureController
-        Its stage sensor is followed; its ``time_scale`` converts wall to physical time.
+        Its stage sensor is followed, on its clock's physical time.
     lockin : LockIn
         Whose filter delay is taken out.
     name : str
@@ -79,32 +78,31 @@ class LagCorrectedTemperature(Device):
     def _record(self, value=None, **kwargs) -> None:
         if value is None:
             return
-        now = time.monotonic()
+        now = self.controller.clock.now()  # physical seconds: the simulator's, if simulated
         stage = float(value)
         with self._lock:
             self._history.append((now, stage))
-            if self._sample is None:
+            if self._sample is None or not math.isfinite(now):
                 self._sample = stage
             else:
-                elapsed = (now - self._updated) / self.controller.time_scale
+                elapsed = max(now - self._updated, 0.0)
                 lag = max(float(self.thermal_lag.get()), 1e-9)
                 self._sample += (stage - self._sample) * -math.expm1(-elapsed / lag)
             self._updated = now
 
     def estimate(self) -> tuple[float, float]:
         """(temperature K, rate K/s): the observed sample less the filter delay."""
-        scale = self.controller.time_scale
-        now = time.monotonic()
+        now = self.controller.clock.now()
         with self._lock:
             recent = [(t, value) for t, value in self._history
-                      if now - t <= RATE_WINDOW * scale]
+                      if math.isfinite(t) and 0.0 <= now - t <= RATE_WINDOW]
         with self._lock:
             sample = self._sample
         if sample is None:
             sample = float(self.controller.stage_temperature.get())
         if recent:
             times, temperatures = (np.array(column) for column in zip(*recent, strict=True))
-            rate = ramp_rate(times / scale, temperatures)
+            rate = ramp_rate(times, temperatures)
         else:
             rate = 0.0
         delay = filter_delay(int(self.lockin.time_constant.get()), int(self.lockin.slope.get()))

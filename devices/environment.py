@@ -99,6 +99,7 @@ class SampleEnvironment(ClockedDevice, Device):
         status.add_callback(clean_up)
         timer.start()
         self.expose_action.put("Expose")
+        self.clock.run_fast_while(lambda: not status.done)
         return status
 
 
@@ -133,6 +134,8 @@ class SimulationDiagnostics(Device):
                  doc="True chi' onset at the present drive and field")
     tc_dudi = Cpt(EpicsMeasurement, "TcDudi_RBV", units="K", kind="normal",
                   doc="True dU/dI onset at the present bias")
+    wake_at = Cpt(EpicsSignal, "WakeAt", kind="omitted",
+                  doc="Simulated time a client waits for: the simulator runs to it at once")
     speedup = Cpt(EpicsMeasurement, "Speedup_RBV", kind="config",
                   doc="Simulated seconds per wall second")
     tick = Cpt(EpicsMeasurement, "Tick_RBV", units="s", kind="config",

@@ -285,7 +285,8 @@ class Station:
         self.clock.close()
         if self.simulation is not None:
             self.clock = SimulationClock(self.simulation.simulated_time,
-                                         speedup=float(self.simulation.speedup.get()))
+                                         speedup=float(self.simulation.speedup.get()),
+                                         wake_signal=self.simulation.wake_at)
         else:
             self.clock = WallClock()
         for device in self.timed_devices:

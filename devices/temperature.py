@@ -319,6 +319,7 @@ class TemperatureController(ClockedDevice, Device):
         status.add_callback(clean_up)
         written.add_callback(setpoint_written)
         timer.start()
+        clock.run_fast_while(lambda: not status.done)
         return status
 
     def apply_sample_input_limit(self, kelvin: float) -> Status:

@@ -11,12 +11,15 @@ Sub-prefixes under the station prefix ``P``:
 
 Run it with ``tcstation ioc`` or ``python -m ioc_sim``.
 
-The simulation steps once a tick (``--tick``, wall seconds): at 120x a tick of
-1/60 s is 2 simulated seconds, so a client waiting for a simulated moment (a
-lock-in's settle) would wait for the first tick past it.  ``SIM:WakeAt`` takes
-the simulated time a client waits for: the IOC then also steps to exactly that
-time when the wall clock reaches it, publishing that step's readings and
-``SIM:Time_RBV`` = the requested time.
+The simulation steps once a tick (``--tick``, wall seconds), ``--speedup``
+simulated seconds per wall second.  ``SIM:WakeAt`` takes the simulated time a
+client waits for (a lock-in's settle, a temperature hold): until it is reached
+the simulation runs as fast as it can compute, in steps of at most
+``FAST_STEP``, each published, and it lands on exactly that time
+(``SIM:Time_RBV`` = the requested time).  A physical wait then costs its
+simulated seconds and next to no wall time, so what a reading costs in
+simulated time beyond its settle is the speed-up times the wall time of the
+software and Channel Access around it, however long the settle.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import asyncio
 import heapq
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -52,6 +54,10 @@ STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
 SPEEDUP_RANGE = (0.1, 1000.0)
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
 MAX_PENDING_WAKES = 64
+FAST_STEP = 1.0
+"""Simulated seconds of the largest step while a wake is pending (each step is published)."""
+MAX_WAKE_AHEAD = 3600.0
+"""Simulated seconds ahead of the present that a wake may be requested."""
 
 
 class StationIOC(CheckedGroup):
@@ -70,7 +76,7 @@ class StationIOC(CheckedGroup):
     tick_period = readback("SIM:Tick_RBV", DEFAULT_TICK, "Wall-clock period of the simulation "
                            "step and of every reading's update", units="s", precision=3)
     wake_at = setting("SIM:WakeAt", 0.0, "Simulated time a client waits for: the simulation "
-                      "also steps to exactly this time and publishes it", units="s", precision=3)
+                      "runs at full speed to exactly this time", units="s", precision=3)
 
     def __init__(self, *args, simulation: StationSimulation, speedup: float = 1.0,
                  tick: float = DEFAULT_TICK, state_file: Path | None = None, **kwargs):
@@ -85,21 +91,22 @@ class StationIOC(CheckedGroup):
     @wake_at.putter
     @guarded
     async def wake_at(self, instance, value):
-        when = finite_in_range(value, 0.0, 1e12, instance.pvname, "s")
-        if when > self.simulation.time and when not in self._wakes:
+        now = self.simulation.time
+        when = finite_in_range(value, 0.0, now + MAX_WAKE_AHEAD, instance.pvname,
+                               f"s (the simulation is at {now:.3f} s; at most "
+                               f"{MAX_WAKE_AHEAD:g} s ahead)")
+        if when > now and when not in self._wakes:
             heapq.heappush(self._wakes, when)
             if len(self._wakes) > MAX_PENDING_WAKES:
                 self._wakes = heapq.nsmallest(MAX_PENDING_WAKES, self._wakes)
             self._wake_requested.set()
         return when
 
-    def _next_wake_wall(self, last: float) -> float:
-        """Wall time (monotonic) at which the earliest pending wake falls due."""
+    def _next_wake(self) -> float | None:
+        """The earliest pending wake still ahead of the simulation, or None."""
         while self._wakes and self._wakes[0] <= self.simulation.time:
             heapq.heappop(self._wakes)
-        if not self._wakes:
-            return math.inf
-        return last + (self._wakes[0] - self.simulation.time) / self.speedup_factor
+        return self._wakes[0] if self._wakes else None
 
     @property
     def instruments(self):
@@ -128,21 +135,28 @@ class StationIOC(CheckedGroup):
         saved_at = 0.0
         last = time.monotonic()
         while True:
-            due = min(last + self.tick, self._next_wake_wall(last))
-            self._wake_requested.clear()
-            try:
-                await asyncio.wait_for(self._wake_requested.wait(),
-                                       max(due - time.monotonic(), 0.0))
-                continue  # a new wake request: it may fall before ``due``
-            except TimeoutError:
-                pass
-            now = time.monotonic()
-            step = (now - last) * self.speedup_factor
-            if self._wakes and self._wakes[0] <= self.simulation.time + step:
-                # Step to exactly the requested time; the wall time left over counts
-                # towards the next step.
-                step = heapq.heappop(self._wakes) - self.simulation.time
-                now = last + step / self.speedup_factor
+            wake = self._next_wake()
+            fast = wake is not None
+            if fast:
+                # Let the server answer between fast steps; the wall time they take is
+                # not counted again at the speed-up.
+                await asyncio.sleep(0)
+                now = time.monotonic()
+                step = min(wake - self.simulation.time, FAST_STEP)
+            else:
+                self._wake_requested.clear()
+                try:
+                    # A wake request ends the tick early: the wall time until it
+                    # counts at the speed-up, then the simulation runs to the wake.
+                    await asyncio.wait_for(self._wake_requested.wait(),
+                                           max(last + self.tick - time.monotonic(), 0.0))
+                except TimeoutError:
+                    pass
+                now = time.monotonic()
+                step = (now - last) * self.speedup_factor
+                wake = self._next_wake()
+                if wake is not None and wake - self.simulation.time <= step:
+                    step = wake - self.simulation.time
             try:
                 self.simulation.advance(step)
                 for group in self.instruments:
@@ -150,7 +164,7 @@ class StationIOC(CheckedGroup):
                 await instance.write(self.simulation.time)
             except Exception:
                 logger.exception("simulation step failed; the IOC keeps serving")
-            last = now
+            last = time.monotonic() if fast else now
             if self.state_file is not None and now >= saved_at + STATE_SAVE_PERIOD:
                 save_state(self.simulation, self.state_file)
                 saved_at = now

@@ -40,12 +40,13 @@ POINTS_PER_DEPARTURE_WINDOW = 3
 candidate onset is averaged over it, :class:`analysis.transitions.TransitionCriteria`)."""
 REQUIRED_SPACING = DEFAULT_CRITERIA.departure_window / POINTS_PER_DEPARTURE_WINDOW
 """K between two points of one curve that the transition analysis needs at most."""
-READING_OVERHEAD = 0.04
+READING_OVERHEAD = 0.02
 """Wall seconds a reading spends outside the lock-in's settle (bias put and confirmation,
-Channel Access, software): 22 to 46 ms for a transport reading at 120x on the 2-core
-machine, loaded or not (benchmarks/reading_cost.py, 2026-12-02; 93 ms before the IOC
-posted a put's values before completing it). A lock-in device with a ``reading_overhead``
-attribute (its own measurement) overrides it."""
+Channel Access, software) that count as physical time: on the simulator the settle itself
+costs next to no wall time (the clock asks the IOC to run to its end), and the rest counts
+at the speed-up: 1.4 to 1.8 simulated s beyond the settle at 120x, 0 to 0.4 s at 60x
+(benchmarks/reading_cost.py, 2026-12-02, 2-core machine). A lock-in device with a
+``reading_overhead`` attribute (its own measurement) overrides it."""
 
 logger = logging.getLogger(__name__)
 

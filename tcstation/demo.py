@@ -21,11 +21,10 @@ from pathlib import Path
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
 from tcstation.storage_config import private_directory
 
-DEFAULT_SPEEDUP = 120.0
-TRANSPORT_START = 40.0  # K: the transport transitions lie at 50 to 54 K
-TRANSPORT_RATE = 0.5
-"""K/min: at 120x a transport reading costs ~11 s of simulated time (~95 ms wall), so four
-interleaved biases need the slower ramp to sample each curve every ~0.4 K."""
+DEFAULT_SPEEDUP = 60.0
+"""Simulated seconds per wall second between waits: a lock-in's settle runs at full speed
+(``SIM:WakeAt``), so a transport reading costs its 2.1 s settle plus 0 to 0.4 s at 60x and
+every ramp runs at the source's own rates, 4.5 to 70 K at 1.5 K/min."""
 DEFAULT_DATA_DIR = Path("var") / "demo"
 
 
@@ -88,9 +87,7 @@ def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) ->
                                        for index, step in enumerate(PROTOCOL_STEPS)), flush=True)
         try:
             session.RE(source_protocol(session.station, rate=args.rate,
-                                       exposure_minutes=args.exposure,
-                                       transport_start=TRANSPORT_START,
-                                       transport_rate=TRANSPORT_RATE))
+                                       exposure_minutes=args.exposure))
         except RunEngineInterrupted:
             print("interrupted: aborting the protocol; the station is made safe", flush=True)
             session.RE.abort("stopped by the user")

@@ -11,7 +11,10 @@ import threading
 import time
 
 import epics
+import numpy as np
 import pytest
+from caproto._utils import ErrorResponseReceived
+from caproto.sync.client import write as caproto_write
 
 pytestmark = pytest.mark.integration
 
@@ -168,26 +171,45 @@ def test_kelvin_reads_kelvin_whatever_the_display_units(station, monitors):
         put(f"{prefix}TC:IN1:Units", "K")
 
 
-def test_a_wake_request_steps_the_simulation_to_exactly_that_time(station_factory, monitors):
-    # 2x with its 0.1 s wall tick: 0.2 simulated s per regular step.
+def test_a_wake_request_runs_the_simulation_to_exactly_that_time(station_factory, monitors):
+    """A client waiting for a simulated time gets it at full speed, in published steps.
+
+    At 2x, 30 simulated seconds would take 15 wall seconds at the speed-up; the IOC
+    runs to the requested time in steps of at most ``FAST_STEP``, each published,
+    readings before the clock, and lands on exactly that time.
+    """
+    from ioc_sim.station import FAST_STEP, MAX_WAKE_AHEAD
+
     station = station_factory(speedup=2.0, noise=True)
     prefix = station.prefix
     clock = monitors(f"{prefix}SIM:Time_RBV")
     reading = monitors(f"{prefix}LIA1:X")
-    wake = clock.last + 3.0 + 0.0123
+    at_request = clock.count()
+    readings_before = reading.count()
+    wake = clock.last + 30.0 + 0.0123
+    requested = time.monotonic()
     put(f"{prefix}SIM:WakeAt", wake)
-    assert clock.last < wake, "the request must arrive before its time (1.5 wall s ahead)"
-    deadline = time.monotonic() + 30.0
+    deadline = requested + 30.0
     while clock.last < wake and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.01)
+    reached = time.monotonic() - requested
     times = list(clock.values)
-    assert wake in times, f"no step at exactly {wake}: {[t for t in times if t > wake - 1]}"
-    # The step's readings were published before its clock, and the clock goes on.
+    assert wake in times, f"no step at exactly {wake}: {[t for t in times if t > wake - 2]}"
     at = times.index(wake)
-    assert reading.count() > 0
+    steps = np.diff(times[at_request - 1:at + 1])
+    assert steps.max() <= FAST_STEP + 1e-9, f"a step of {steps.max():g} s while waking"
+    assert reached < 0.5 * 30.0 / 2.0, (
+        f"30 simulated s took {reached:.1f} wall s: not faster than the 2x speed-up")
+    assert reading.count() - readings_before >= 30 / FAST_STEP - 1, "every step is published"
+    # The clock goes on at the speed-up afterwards.
     deadline = time.monotonic() + 30.0
     while clock.count() <= at + 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert clock.values[at + 1] > wake
-    # A time already past is ignored.
+    # Too far ahead is refused, with the allowed range.
+    too_far = clock.last + MAX_WAKE_AHEAD + 100.0
+    with pytest.raises(ErrorResponseReceived) as refused:
+        caproto_write(f"{prefix}SIM:WakeAt", [too_far], notify=True, timeout=5.0)
+    message = bytes(refused.value.args[0].error_message).decode().rstrip("\x00")
+    assert f"{MAX_WAKE_AHEAD:g} s ahead" in message and f"{too_far:g}" in message, message
     put(f"{prefix}SIM:WakeAt", 1.0)
