@@ -10,9 +10,8 @@ from ophyd import Device, DeviceStatus, EpicsSignal
 from devices.clock import ClockedDevice
 from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting
 from devices.waiting import complete
-
-EXPOSURE_RANGE_MINUTES = (0.0, 600.0)
-FIELD_RANGE_OE = (-1000.0, 1000.0)
+from instruments.environment import EXPOSURE_RANGE_MINUTES, FIELD_RANGE_OE
+from instruments.simulation import OFF_ON
 
 
 class SampleEnvironment(ClockedDevice, Device):
@@ -140,5 +139,5 @@ class SimulationDiagnostics(Device):
                   doc="Simulated seconds per wall second")
     tick = Cpt(EpicsMeasurement, "Tick_RBV", units="s", kind="config",
                doc="Wall seconds between simulation steps")
-    noise = Cpt(EpicsSetting, "Noise", string=True, choices=("Off", "On"), kind="config",
+    noise = Cpt(EpicsSetting, "Noise", string=True, choices=OFF_ON, kind="config",
                 doc="Simulated noise and drift")

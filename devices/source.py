@@ -12,11 +12,10 @@ from ophyd import Device, DeviceStatus
 
 from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting, Quantity
 from devices.waiting import OUTAGE_TIMEOUT, OutageTimeoutError, complete, wait_connected
+from instruments.sourcemeter import CURRENT_LIMIT, CURRENT_RANGE, OFF_ON, VOLTAGE_LIMIT_RANGE
 
 logger = logging.getLogger(__name__)
 
-CURRENT_RANGE = 1.05  # A, the 1 A range with its over-range (:SOUR:CURR)
-VOLTAGE_LIMIT_RANGE = (0.2, 21.0)  # V (:SENS:VOLT:PROT)
 
 
 class CurrentLimitError(ValueError):
@@ -72,17 +71,17 @@ class CurrentSource(Device):
 
     measured_current = Cpt(EpicsMeasurement, "CurrMeas", units="A", kind="hinted",
                            doc="Measured output current")
-    current = Cpt(EpicsSetting, "Curr", allowed=(-CURRENT_RANGE, CURRENT_RANGE), units="A",
+    current = Cpt(EpicsSetting, "Curr", allowed=CURRENT_RANGE, units="A",
                   kind="normal", doc="Bias current setpoint")
     measured_voltage = Cpt(EpicsMeasurement, "VoltMeas", units="V", kind="normal",
                            doc="Measured output voltage")
     compliance_tripped = Cpt(EpicsFlag, "Tripped", kind="normal",
                              doc="Output limited by the voltage compliance")
-    output_enabled = Cpt(EpicsSetting, "Output", string=True, choices=("Off", "On"),
+    output_enabled = Cpt(EpicsSetting, "Output", string=True, choices=OFF_ON,
                          kind="normal", doc="Output on/off")
     voltage_limit = Cpt(EpicsSetting, "VoltLimit", allowed=VOLTAGE_LIMIT_RANGE, units="V",
                         kind="config", doc="Voltage compliance")
-    current_limit = Cpt(Quantity, value=CURRENT_RANGE, units="A", kind="config",
+    current_limit = Cpt(Quantity, value=CURRENT_LIMIT, units="A", kind="config",
                         doc="Largest |current| set() accepts")
     current_tolerance = Cpt(Quantity, value=0.5e-3, units="A", kind="config",
                             doc="How close the measured current must come to the setpoint")
@@ -116,7 +115,7 @@ class CurrentSource(Device):
 
     @property
     def limits(self) -> tuple[float, float]:
-        limit = min(float(self.current_limit.get()), CURRENT_RANGE)
+        limit = min(float(self.current_limit.get()), CURRENT_LIMIT)
         return -limit, limit
 
     def check_current(self, value) -> float:

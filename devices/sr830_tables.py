@@ -1,35 +1,24 @@
 """The SR830's discrete settings and the settling of its output filter.
 
-The indices are the instrument's own (SR830 manual, chapter 5): ``SENS i``,
+The tables are the contract's (:mod:`instruments.sr830`); the indices are the
+instrument's own (SR830 manual, chapter 5): ``SENS i``,
 ``OFLT i`` and ``OFSL i`` take an index into these tables, so a device that
 holds an index can name the setting without asking the IOC.
 """
 
 from __future__ import annotations
 
-SENSITIVITIES: tuple[float, ...] = (
-    2e-9, 5e-9, 10e-9, 20e-9, 50e-9, 100e-9, 200e-9, 500e-9,
-    1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
-    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 200e-3, 500e-3, 1.0,
+from instruments import sr830
+from instruments.sr830 import (  # noqa: F401 - the tables, by their device-side names
+    AMPLITUDE_RANGE,
+    FREQUENCY_RANGE,
+    HARMONIC_RANGE,
+    PHASE_RANGE,
+    SENSITIVITIES,
+    SETTLE_TIME_CONSTANTS,
+    SLOPES_DB,
+    TIME_CONSTANTS,
 )
-"""Full-scale sensitivity (V rms) of ``SENS`` index 0 .. 26."""
-
-TIME_CONSTANTS: tuple[float, ...] = (
-    10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
-    1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3,
-)
-"""Output-filter time constant (s) of ``OFLT`` index 0 .. 19."""
-
-SLOPES_DB: tuple[int, ...] = (6, 12, 18, 24)
-"""Output-filter slope (dB/oct) of ``OFSL`` index 0 .. 3."""
-
-SETTLE_TIME_CONSTANTS: dict[int, float] = {6: 5.0, 12: 7.0, 18: 9.0, 24: 10.0}
-"""Time constants for the output to settle to 99 % after a step, by slope (SR830 manual)."""
-
-FREQUENCY_RANGE = (1e-3, 102e3)  # Hz
-AMPLITUDE_RANGE = (0.004, 5.0)  # V rms, sine out
-PHASE_RANGE = (-360.0, 729.99)  # deg
-HARMONIC_RANGE = (1, 19999)
 
 
 def settle_time(time_constant_index: int, slope_index: int) -> float:
@@ -83,11 +72,7 @@ def sensitivity_index_for(magnitude: float, headroom: float) -> int:
 
 def format_sensitivity(index: int) -> str:
     """Front-panel text of a ``SENS`` index, e.g. ``'500 uV'``."""
-    volts = SENSITIVITIES[_checked_index(index, SENSITIVITIES, "SENS")]
-    for scale, unit in ((1.0, "V"), (1e-3, "mV"), (1e-6, "uV"), (1e-9, "nV")):
-        if volts >= scale:
-            return f"{volts / scale:g} {unit}"
-    return f"{volts:g} V"
+    return sr830.format_sensitivity(SENSITIVITIES[_checked_index(index, SENSITIVITIES, "SENS")])
 
 
 def _checked_index(index, table, command: str) -> int:

@@ -13,17 +13,20 @@ from ophyd.status import Status
 from devices.clock import ClockedDevice
 from devices.signals import EpicsMeasurement, EpicsSetting, Quantity
 from devices.waiting import ToleranceHold, complete
+from instruments.lakeshore336 import (
+    CONTROL_INPUTS,
+    CONTROL_MODES,
+    CONTROLLING_MODES,
+    DERIVATIVE_RANGE,
+    GAIN_RANGE,
+    HEATER_RANGES,
+    OFF_ON,
+    RAMP_RATE_RANGE,
+    SETPOINT_RANGE,
+)
+from instruments.lakeshore336 import TEMPERATURE_LIMIT_RANGE as INPUT_LIMIT_RANGE
 
-SETPOINT_RANGE = (0.0, 325.0)  # K, LakeShore 336 SETP
-RAMP_RATE_RANGE = (0.1, 100.0)  # K/min, RAMP
-GAIN_RANGE = (0.1, 1000.0)  # P and I of PID
-DERIVATIVE_RANGE = (0.0, 200.0)  # D of PID
-HEATER_RANGES = ("Off", "Low", "Medium", "High")
-CONTROL_MODES = ("Off", "Closed Loop", "Zone", "Open Loop")
-CONTROL_INPUTS = ("None", "A", "B", "C", "D")
-CONTROLLING_MODES = ("Closed Loop", "Zone")
 SETPOINT_MATCH = 1e-6  # K: the setpoint readback shows the value written
-INPUT_LIMIT_RANGE = (0.0, 9999.0)  # K, LakeShore 336 TLIMIT +nnnn.nnn (0 = off)
 HOLD_MARGIN = 5.0
 """K below the sample's limit that stop() holds at most (default of ``hold_margin``)."""
 TARGET_MARGIN = 1.0
@@ -101,7 +104,7 @@ class TemperatureController(ClockedDevice, Device):
                         kind="config", doc="Sensor input loop 1 controls")
     ramp_rate = Cpt(EpicsSetting, "RampR1", allowed=RAMP_RATE_RANGE, units="K/min",
                     kind="config", doc="Setpoint ramp rate")
-    ramp_enabled = Cpt(EpicsSetting, "OnRamp1", string=True, choices=("Off", "On"),
+    ramp_enabled = Cpt(EpicsSetting, "OnRamp1", string=True, choices=OFF_ON,
                        kind="config", doc="Setpoint ramping on/off")
     proportional_gain = Cpt(EpicsSetting, "P1", allowed=GAIN_RANGE, kind="config")
     integral_gain = Cpt(EpicsSetting, "I1", allowed=GAIN_RANGE, kind="config")

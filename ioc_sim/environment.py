@@ -13,14 +13,19 @@ import math
 
 from caproto import ChannelType
 
+from instruments.environment import (
+    CONTACT_KINDS,
+    EXPOSE_ACTIONS,
+    EXPOSURE_RANGE_MINUTES,
+    FIELD_RANGE_OE,
+    INSERT_KINDS,
+    NO_YES,
+    SAMPLE_KINDS,
+    WARM_THRESHOLD_K,
+)
+from instruments.simulation import OFF_ON
 from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
-from ioc_sim.sample import CONTACT_KINDS, SAMPLE_KINDS
-from ioc_sim.simulation import INSERT_KINDS
-
-FIELD_RANGE_OE = (-1000.0, 1000.0)
-EXPOSURE_RANGE_MIN = (0.0, 600.0)
-WARM_THRESHOLD_K = 77.0
 
 
 def _enum(name: str, value: str, doc: str, choices, writable: bool = True):
@@ -48,8 +53,8 @@ class SampleEnvironment(InstrumentGroup):
     expose_minutes_rbv = readback("ExposeMinutes_RBV", 30.0, "Exposure duration readback",
                                   units="min", precision=2)
     expose = _enum("Expose", "Idle", "Put 'Expose' (1) to take the sample to 295 K for "
-                   "ExposeMinutes of simulated time", ("Idle", "Expose"))
-    exposing = _enum("Exposing_RBV", "No", "Exposure under way", ("No", "Yes"), writable=False)
+                   "ExposeMinutes of simulated time", EXPOSE_ACTIONS)
+    exposing = _enum("Exposing_RBV", "No", "Exposure under way", NO_YES, writable=False)
     expose_remaining = readback("ExposeRemaining_RBV", 0.0, "Exposure time left", units="min",
                                 precision=2)
     warm_time = readback("WarmTime_RBV", 0.0, f"Time the sample has spent above "
@@ -110,14 +115,14 @@ class SampleEnvironment(InstrumentGroup):
     @expose_minutes.putter
     @guarded
     async def expose_minutes(self, instance, value):
-        minutes = finite_in_range(value, *EXPOSURE_RANGE_MIN, instance.pvname, "min")
+        minutes = finite_in_range(value, *EXPOSURE_RANGE_MINUTES, instance.pvname, "min")
         await self.expose_minutes_rbv.write(minutes)
         return minutes
 
     @expose.putter
     @guarded
     async def expose(self, instance, value):
-        if enum_choice(value, ("Idle", "Expose"), instance.pvname) == "Expose":
+        if enum_choice(value, EXPOSE_ACTIONS, instance.pvname) == "Expose":
             self.simulation.start_exposure(self.expose_minutes_rbv.value)
             await self.exposing.write("Yes")
         return "Idle"
@@ -134,8 +139,8 @@ class SampleEnvironment(InstrumentGroup):
 class SimulationDiagnostics(InstrumentGroup):
     """Simulation-only truth: never present on a real station."""
 
-    noise = _enum("Noise", "On", "Simulated noise and drift", ("Off", "On"))
-    noise_rbv = _enum("Noise_RBV", "On", "Noise readback", ("Off", "On"), writable=False)
+    noise = _enum("Noise", "On", "Simulated noise and drift", OFF_ON)
+    noise_rbv = _enum("Noise_RBV", "On", "Noise readback", OFF_ON, writable=False)
     sample_temperature = readback("SampleTemp_RBV", 4.2, "True sample temperature", units="K",
                                   precision=4)
     superconducting_fraction = readback("ScFraction_RBV", 1.0, "Superconducting fraction f_sc "
@@ -157,7 +162,7 @@ class SimulationDiagnostics(InstrumentGroup):
     @noise.putter
     @guarded
     async def noise(self, instance, value):
-        state = enum_choice(value, ("Off", "On"), instance.pvname)
+        state = enum_choice(value, OFF_ON, instance.pvname)
         self.simulation.noise = state == "On"
         await self.noise_rbv.write(state)
         return state

@@ -15,48 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import expm
 
+from instruments.sr830 import SENSITIVITIES, SLOPES_DB, TIME_CONSTANTS
 from ioc_sim.physics import lockin_noise_bandwidth
 
-# SR830 discrete settings (manual, section 5: SENS, OFLT, OFSL)
-SR830_SENSITIVITIES = (
-    2e-9, 5e-9, 10e-9, 20e-9, 50e-9, 100e-9, 200e-9, 500e-9,
-    1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
-    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 200e-3, 500e-3, 1.0,
-)
-SR830_TIME_CONSTANTS = (
-    10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3,
-    1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3,
-)
-SR830_SLOPES_DB = (6, 12, 18, 24)
-SR830_FREQUENCY_RANGE = (1e-3, 102e3)
-SR830_AMPLITUDE_RANGE = (0.004, 5.0)
-SR830_PHASE_RANGE = (-360.0, 729.99)
-SR830_HARMONIC_RANGE = (1, 19999)
 # Auto-gain leaves the magnitude below this fraction of full scale.
 AUTO_GAIN_HEADROOM = 0.8
-
-HEATER_RANGES = ("Off", "Low", "Medium", "High")
-CONTROL_MODES = ("Off", "Closed Loop", "Zone", "Open Loop")
-CONTROL_INPUTS = ("None", "A", "B", "C", "D")
-
-SOURCE_CURRENT_LIMIT = 1.05  # A, SourceMeter-class 1 A range with its over-range
-SOURCE_VOLTAGE_LIMIT_RANGE = (0.2, 21.0)  # V, compliance
-
-
-def format_sensitivity(volts: float) -> str:
-    """SR830 front-panel text of a sensitivity, e.g. ``'500 uV'``."""
-    for scale, unit in ((1.0, "V"), (1e-3, "mV"), (1e-6, "uV"), (1e-9, "nV")):
-        if volts >= scale:
-            return f"{volts / scale:g} {unit}"
-    return f"{volts:g} V"
-
-
-def format_time_constant(seconds: float) -> str:
-    """SR830 front-panel text of a time constant, e.g. ``'300 ms'``."""
-    for scale, unit in ((1e3, "ks"), (1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if seconds >= scale:
-            return f"{seconds / scale:g} {unit}"
-    return f"{seconds:g} s"
 
 
 @functools.lru_cache(maxsize=512)
@@ -99,15 +62,15 @@ class LockInModel:
 
     @property
     def sensitivity(self) -> float:
-        return SR830_SENSITIVITIES[self.sensitivity_index]
+        return SENSITIVITIES[self.sensitivity_index]
 
     @property
     def time_constant(self) -> float:
-        return SR830_TIME_CONSTANTS[self.time_constant_index]
+        return TIME_CONSTANTS[self.time_constant_index]
 
     @property
     def slope_db(self) -> int:
-        return SR830_SLOPES_DB[self.slope_index]
+        return SLOPES_DB[self.slope_index]
 
     @property
     def poles(self) -> int:
@@ -166,12 +129,12 @@ class LockInModel:
     def auto_gain(self) -> int:
         """Choose the smallest sensitivity that holds the present magnitude."""
         magnitude = abs(self.stages[self.poles - 1] + self.noise)
-        for index, full_scale in enumerate(SR830_SENSITIVITIES):
+        for index, full_scale in enumerate(SENSITIVITIES):
             if magnitude <= AUTO_GAIN_HEADROOM * full_scale:
                 self.sensitivity_index = index
                 break
         else:
-            self.sensitivity_index = len(SR830_SENSITIVITIES) - 1
+            self.sensitivity_index = len(SENSITIVITIES) - 1
         return self.sensitivity_index
 
 

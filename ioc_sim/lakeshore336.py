@@ -19,8 +19,20 @@ from __future__ import annotations
 from caproto import ChannelType
 from caproto.server import SubGroup
 
+from instruments.lakeshore336 import (
+    CONTROL_INPUTS,
+    CONTROL_MODES,
+    DERIVATIVE_RANGE,
+    GAIN_RANGE,
+    HEATER_RANGES,
+    OFF_ON,
+    OUTPUT_RANGE,
+    RAMP_RATE_RANGE,
+    SETPOINT_RANGE,
+    TEMPERATURE_LIMIT_RANGE,
+    TEMPERATURE_UNITS,
+)
 from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
-from ioc_sim.instruments import CONTROL_INPUTS, CONTROL_MODES, HEATER_RANGES
 from ioc_sim.putchecks import (
     CheckedGroup,
     RefusedPutError,
@@ -31,15 +43,8 @@ from ioc_sim.putchecks import (
     setting,
 )
 
-SETPOINT_RANGE = (0.0, 325.0)  # K
-RAMP_RATE_RANGE = (0.1, 100.0)  # K/min, LakeShore RAMP command
-GAIN_RANGE = (0.1, 1000.0)
-DERIVATIVE_RANGE = (0.0, 200.0)
-TEMPERATURE_UNITS = ("K", "C", "Sensor")
 INPUT_NAMES = {1: "Stage", 2: "Sample"}
 SENSOR_NOISE_K = 0.002
-# TLIMIT takes +nnnn.nnn kelvin (here at most 9999 K); 0 turns the limit off.
-TEMPERATURE_LIMIT_RANGE = (0.0, 9999.0)
 
 
 def sensor_reading(kelvin: float, units: str) -> float:
@@ -137,9 +142,9 @@ class LakeShore336(InstrumentGroup):
                         units="K/min", precision=3)
     ramp_rate_rbv = readback("RampR1_RBV", 1.0, "Ramp rate readback", units="K/min", precision=3)
     ramp_enabled = setting("OnRamp1", "Off", "Loop 1 setpoint ramping",
-                           dtype=ChannelType.ENUM, enum_strings=("Off", "On"))
+                           dtype=ChannelType.ENUM, enum_strings=OFF_ON)
     ramp_enabled_rbv = readback("OnRamp1_RBV", "Off", "Ramping readback",
-                                dtype=ChannelType.ENUM, enum_strings=("Off", "On"))
+                                dtype=ChannelType.ENUM, enum_strings=OFF_ON)
 
     @setpoint.putter
     @guarded
@@ -166,7 +171,7 @@ class LakeShore336(InstrumentGroup):
     @manual_output.putter
     @guarded
     async def manual_output(self, instance, value):
-        self.cryostat.manual_output = finite_in_range(value, 0.0, 100.0, instance.pvname, "%")
+        self.cryostat.manual_output = finite_in_range(value, *OUTPUT_RANGE, instance.pvname, "%")
         await self.manual_output_rbv.write(self.cryostat.manual_output)
         return self.cryostat.manual_output
 
@@ -218,7 +223,7 @@ class LakeShore336(InstrumentGroup):
     @ramp_enabled.putter
     @guarded
     async def ramp_enabled(self, instance, value):
-        choice = enum_choice(value, ("Off", "On"), instance.pvname)
+        choice = enum_choice(value, OFF_ON, instance.pvname)
         self.cryostat.ramp_enabled = choice == "On"
         await self.ramp_enabled_rbv.write(choice)
         return choice

@@ -15,7 +15,6 @@ import numpy as np
 from ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
 from ioc_sim.sample import SampleModel
 
-INSERT_KINDS = ("susceptometer", "transport")
 ROOM_TEMPERATURE = 295.0
 
 # Susceptometer pickup: 0.3 mV rms per unit of 4 pi chi at 1550 Hz and 0.2 Oe

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 from caproto import ChannelType
 
+from instruments.sourcemeter import CURRENT_RANGE, NO_YES, OFF_ON, VOLTAGE_LIMIT_RANGE
 from ioc_sim.groups import InstrumentGroup, write_pair
-from ioc_sim.instruments import SOURCE_CURRENT_LIMIT, SOURCE_VOLTAGE_LIMIT_RANGE
 from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
-
-ON_OFF = ("Off", "On")
 
 
 class SourceMeter(InstrumentGroup):
@@ -33,16 +31,16 @@ class SourceMeter(InstrumentGroup):
     current_rbv = readback("Curr_RBV", 0.0, "Bias current setpoint readback", units="A",
                            precision=6)
     output = setting("Output", "Off", "Output enable", dtype=ChannelType.ENUM,
-                     enum_strings=ON_OFF)
+                     enum_strings=OFF_ON)
     output_rbv = readback("Output_RBV", "Off", "Output enable readback",
-                          dtype=ChannelType.ENUM, enum_strings=ON_OFF)
+                          dtype=ChannelType.ENUM, enum_strings=OFF_ON)
     voltage_limit = setting("VoltLimit", 2.0, "Voltage compliance (V)", units="V", precision=3)
     voltage_limit_rbv = readback("VoltLimit_RBV", 2.0, "Voltage compliance readback",
                                  units="V", precision=3)
     measured_current = readback("CurrMeas", 0.0, "Measured current (A)", units="A", precision=6)
     measured_voltage = readback("VoltMeas", 0.0, "Measured voltage (V)", units="V", precision=6)
     tripped = readback("Tripped", "No", "Output limited by the voltage compliance",
-                       dtype=ChannelType.ENUM, enum_strings=("No", "Yes"))
+                       dtype=ChannelType.ENUM, enum_strings=NO_YES)
 
     @property
     def model(self):
@@ -56,8 +54,7 @@ class SourceMeter(InstrumentGroup):
     @current.putter
     @guarded
     async def current(self, instance, value):
-        amps = finite_in_range(value, -SOURCE_CURRENT_LIMIT, SOURCE_CURRENT_LIMIT,
-                               instance.pvname, "A")
+        amps = finite_in_range(value, *CURRENT_RANGE, instance.pvname, "A")
         self.model.setpoint = amps
         await self.current_rbv.write(amps)
         await self.publish()
@@ -66,7 +63,7 @@ class SourceMeter(InstrumentGroup):
     @output.putter
     @guarded
     async def output(self, instance, value):
-        choice = enum_choice(value, ON_OFF, instance.pvname)
+        choice = enum_choice(value, OFF_ON, instance.pvname)
         self.model.output_on = choice == "On"
         await self.output_rbv.write(choice)
         await self.publish()
@@ -75,7 +72,7 @@ class SourceMeter(InstrumentGroup):
     @voltage_limit.putter
     @guarded
     async def voltage_limit(self, instance, value):
-        self.model.voltage_limit = finite_in_range(value, *SOURCE_VOLTAGE_LIMIT_RANGE,
+        self.model.voltage_limit = finite_in_range(value, *VOLTAGE_LIMIT_RANGE,
                                                    instance.pvname, "V")
         await self.voltage_limit_rbv.write(self.model.voltage_limit)
         await self.publish()

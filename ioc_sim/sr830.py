@@ -32,17 +32,18 @@ import math
 
 from caproto import ChannelType
 
-from ioc_sim.groups import InstrumentGroup, write_pair
-from ioc_sim.instruments import (
-    SR830_AMPLITUDE_RANGE,
-    SR830_FREQUENCY_RANGE,
-    SR830_HARMONIC_RANGE,
-    SR830_PHASE_RANGE,
-    SR830_SENSITIVITIES,
-    SR830_SLOPES_DB,
-    SR830_TIME_CONSTANTS,
-    LockInModel,
+from instruments.sr830 import (
+    AMPLITUDE_RANGE,
+    FREQUENCY_RANGE,
+    HARMONIC_RANGE,
+    NO_YES,
+    PHASE_RANGE,
+    SENSITIVITIES,
+    SLOPE_NAMES,
+    TIME_CONSTANTS,
 )
+from ioc_sim.groups import InstrumentGroup, write_pair
+from ioc_sim.instruments import LockInModel
 from ioc_sim.putchecks import (
     RefusedPutError,
     enum_choice,
@@ -53,8 +54,6 @@ from ioc_sim.putchecks import (
     setting,
     whole_in_range,
 )
-
-SLOPE_NAMES = tuple(f"{db} dB/oct" for db in SR830_SLOPES_DB)
 
 
 class SR830(InstrumentGroup):
@@ -89,7 +88,7 @@ class SR830(InstrumentGroup):
     r = readback("R", 0.0, "Magnitude (V rms)", units="V", precision=9)
     theta = readback("THETA", 0.0, "Phase (deg)", units="deg", precision=3)
     overload = readback("OVLD", "No", "Overload: a quadrature beyond full scale",
-                        dtype=ChannelType.ENUM, enum_strings=("No", "Yes"))
+                        dtype=ChannelType.ENUM, enum_strings=NO_YES)
     auto_gain = setting("AGAN", 0, "Auto-gain: put 1 to choose the sensitivity")
 
     @property
@@ -116,11 +115,11 @@ class SR830(InstrumentGroup):
     @frequency.putter
     @guarded
     async def frequency(self, instance, value):
-        hertz = finite_in_range(value, *SR830_FREQUENCY_RANGE, instance.pvname, "Hz")
-        if hertz * self.model.harmonic > SR830_FREQUENCY_RANGE[1]:
+        hertz = finite_in_range(value, *FREQUENCY_RANGE, instance.pvname, "Hz")
+        if hertz * self.model.harmonic > FREQUENCY_RANGE[1]:
             raise RefusedPutError(
                 f"{instance.pvname} = {hertz:g} Hz at harmonic {self.model.harmonic} "
-                f"exceeds {SR830_FREQUENCY_RANGE[1]:g} Hz"
+                f"exceeds {FREQUENCY_RANGE[1]:g} Hz"
             )
         self.model.frequency = hertz
         await self.frequency_rbv.write(hertz)
@@ -129,21 +128,21 @@ class SR830(InstrumentGroup):
     @amplitude.putter
     @guarded
     async def amplitude(self, instance, value):
-        self.model.amplitude = finite_in_range(value, *SR830_AMPLITUDE_RANGE, instance.pvname, "V")
+        self.model.amplitude = finite_in_range(value, *AMPLITUDE_RANGE, instance.pvname, "V")
         await self.amplitude_rbv.write(self.model.amplitude)
         return self.model.amplitude
 
     @phase.putter
     @guarded
     async def phase(self, instance, value):
-        self.model.phase_deg = finite_in_range(value, *SR830_PHASE_RANGE, instance.pvname, "deg")
+        self.model.phase_deg = finite_in_range(value, *PHASE_RANGE, instance.pvname, "deg")
         await self.phase_rbv.write(self.model.phase_deg)
         return self.model.phase_deg
 
     @harmonic.putter
     @guarded
     async def harmonic(self, instance, value):
-        harmonic = whole_in_range(value, *SR830_HARMONIC_RANGE, instance.pvname)
+        harmonic = whole_in_range(value, *HARMONIC_RANGE, instance.pvname)
         self.model.harmonic = harmonic
         await self.harmonic_rbv.write(harmonic)
         return harmonic
@@ -151,7 +150,7 @@ class SR830(InstrumentGroup):
     @sensitivity.putter
     @guarded
     async def sensitivity(self, instance, value):
-        self.model.sensitivity_index = index_in_range(value, SR830_SENSITIVITIES, instance.pvname)
+        self.model.sensitivity_index = index_in_range(value, SENSITIVITIES, instance.pvname)
         await self.sensitivity_rbv.write(self.model.sensitivity_index)
         await self.sensitivity_volts.write(self.model.sensitivity)
         return self.model.sensitivity_index
@@ -160,7 +159,7 @@ class SR830(InstrumentGroup):
     @guarded
     async def time_constant(self, instance, value):
         self.model.time_constant_index = index_in_range(
-            value, SR830_TIME_CONSTANTS, instance.pvname
+            value, TIME_CONSTANTS, instance.pvname
         )
         await self.time_constant_rbv.write(self.model.time_constant_index)
         await self.time_constant_seconds.write(self.model.time_constant)

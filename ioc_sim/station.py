@@ -35,6 +35,7 @@ from pathlib import Path
 
 from caproto.server import SubGroup
 
+from instruments.simulation import SPEEDUP_RANGE, TICK_RANGE
 from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from ioc_sim.lakeshore336 import LakeShore336
 from ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, readback, setting
@@ -51,7 +52,6 @@ DEFAULT_PORT = 5075
 DEFAULT_TICK = 0.1
 MIN_TICK = 1.0 / 60.0
 STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
-SPEEDUP_RANGE = (0.1, 1000.0)
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
 MAX_PENDING_WAKES = 64
 FAST_STEP = 1.0
@@ -270,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     low, high = SPEEDUP_RANGE
     if not low <= args.speedup <= high:
         parser.error(f"--speedup {args.speedup:g} is outside the allowed range {low:g} to {high:g}")
-    if args.tick is not None and not 0.01 <= args.tick <= 1.0:
-        parser.error(f"--tick {args.tick:g} is outside the allowed range 0.01 to 1 s")
+    if args.tick is not None and not TICK_RANGE[0] <= args.tick <= TICK_RANGE[1]:
+        parser.error(f"--tick {args.tick:g} is outside the allowed range {TICK_RANGE[0]:g} to "
+                     f"{TICK_RANGE[1]:g} s")
     if not 1024 <= args.port <= 65535:
         parser.error(f"--port {args.port} is outside the allowed range 1024 to 65535")
     logging.basicConfig(level=args.log_level.upper(),

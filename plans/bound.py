@@ -26,9 +26,9 @@ from types import SimpleNamespace
 
 from bluesky_queueserver import parameter_annotation_decorator
 
-from devices.source import CURRENT_RANGE
 from devices.station import Station
-from devices.temperature import SETPOINT_RANGE
+from instruments.lakeshore336 import SETPOINT_RANGE
+from instruments.sourcemeter import CURRENT_RANGE
 from plans import validation
 from plans.maintenance import (
     SAMPLE_KINDS,
@@ -57,11 +57,11 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "transport_start": TEMPERATURE_RANGE,
     "temperature": TEMPERATURE_RANGE,
     "temperatures": TEMPERATURE_RANGE,
-    "rate": validation.RAMP_RATE_RANGE,
-    "transport_rate": validation.RAMP_RATE_RANGE,
-    "fast": validation.RAMP_RATE_RANGE,
-    "slow": validation.RAMP_RATE_RANGE,
-    "biases": (-CURRENT_RANGE, CURRENT_RANGE),
+    "rate": validation.PLAN_RAMP_RATE_RANGE,
+    "transport_rate": validation.PLAN_RAMP_RATE_RANGE,
+    "fast": validation.PLAN_RAMP_RATE_RANGE,
+    "slow": validation.PLAN_RAMP_RATE_RANGE,
+    "biases": CURRENT_RANGE,
     "excitation": validation.EXCITATION_RANGE,
     "frequency": validation.FREQUENCY_RANGE,
     "field": validation.SUSCEPTOMETER_FIELD_RANGE,

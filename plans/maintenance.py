@@ -8,6 +8,7 @@ from bluesky import preprocessors as bpp
 
 from analysis.transitions import find_susceptibility_transition
 from devices.station import Station
+from instruments.environment import SAMPLE_KINDS
 from plans import validation
 from plans.policy import RESUME_MARGIN
 from plans.ramps import (
@@ -22,7 +23,6 @@ from plans.safety import station_safety_wrapper
 REFERENCE_TCS = {"pb": 7.2, "nb": 9.25, "mgb2": 39.0}
 """K, nominal transition temperatures of the calibration references."""
 REFERENCE_KINDS = tuple(REFERENCE_TCS)
-SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
 THERMOMETRY_TOLERANCE = 0.5  # K
 CALIBRATION_TEMPERATURE = 4.5  # K, deep in Pb's and Nb's superconducting state
 EXPOSURE_POLL = 1.0  # physical minutes between exposure progress readings

@@ -1,7 +1,7 @@
 """The station's safety policy: margins below the sample's limit and the trip rule.
 
-A leaf module (standard library only), shared by the RunEngine's guard
-(:mod:`plans.safety`), the plans' and the queue's argument checks
+A leaf module (the standard library and the instruments contract only), shared by
+the RunEngine's guard (:mod:`plans.safety`), the plans' and the queue's argument checks
 (:mod:`plans.validation`, :mod:`plans.bound`) and the watchdog process
 (:mod:`tcstation.watchdog`), so that every layer uses the same numbers::
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
+
+from instruments.lakeshore336 import CONTROLLING_MODES
 
 TARGET_MARGIN = 1.0
 """K below the sample's limit: the highest target plans and the queue accept."""
@@ -93,7 +95,6 @@ class RisePredictor:
 
 BOUND_ALLOWANCE = 0.2
 """K a closed loop may pass its setpoint (noise, the approach) in :func:`heating_bound`."""
-CONTROLLING_MODES = ("Closed Loop", "Zone")
 
 
 def heating_bound(mode, heater_range, setpoint) -> float:

@@ -523,8 +523,8 @@ def adaptive_transport_ramp(
         Metadata merged into the start document.
     """
     md = validation.metadata(md)
-    fast = validation.number_in_range("fast", fast, *validation.RAMP_RATE_RANGE, "K/min")
-    slow = validation.number_in_range("slow", slow, *validation.RAMP_RATE_RANGE, "K/min")
+    fast = validation.number_in_range("fast", fast, *validation.PLAN_RAMP_RATE_RANGE, "K/min")
+    slow = validation.number_in_range("slow", slow, *validation.PLAN_RAMP_RATE_RANGE, "K/min")
     if slow >= fast:
         raise validation.PlanArgumentError(f"slow = {slow:g} K/min must be below fast = "
                                            f"{fast:g} K/min")

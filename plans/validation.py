@@ -11,10 +11,13 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
+from instruments.environment import CONTACT_KINDS as CONTACTS  # noqa: F401 - re-exported
+from instruments.environment import EXPOSURE_RANGE_MINUTES as EXPOSURE_RANGE  # noqa: F401
 from plans.policy import TARGET_MARGIN  # the guard trips closer to the limit than this
 
-RAMP_RATE_RANGE = (0.1, 5.0)
-"""K/min. The source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's floor."""
+PLAN_RAMP_RATE_RANGE = (0.1, 5.0)
+"""K/min, policy: the source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's
+floor. The controller itself takes 0.1 to 100 K/min (``instruments.lakeshore336``)."""
 BASE_TEMPERATURE = 4.2
 """K, the lowest temperature the cryostat reaches."""
 EXCITATION_RANGE = (1e-4, 0.1)
@@ -23,9 +26,6 @@ SUSCEPTOMETER_FIELD_RANGE = (0.01, 1.0)
 """Oe (amplitude) of the susceptometer drive."""
 FREQUENCY_RANGE = (1.0, 100e3)
 """Hz, what the SR830 reference allows for our inserts."""
-EXPOSURE_RANGE = (0.0, 600.0)
-"""Minutes at room temperature."""
-CONTACTS = ("core", "surface")
 
 
 class PlanArgumentError(ValueError):
@@ -50,7 +50,7 @@ def number_in_range(name: str, value, low: float, high: float, units: str = "") 
 
 
 def ramp_rate(rate) -> float:
-    return number_in_range("rate", rate, *RAMP_RATE_RANGE, "K/min")
+    return number_in_range("rate", rate, *PLAN_RAMP_RATE_RANGE, "K/min")
 
 
 LIMIT_CLEARANCE = TARGET_MARGIN

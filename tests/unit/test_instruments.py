@@ -7,13 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from ioc_sim.instruments import (
-    SR830_SENSITIVITIES,
-    SR830_SLOPES_DB,
-    CryostatModel,
-    LockInModel,
-    SourceMeterModel,
-)
+from instruments.sr830 import SENSITIVITIES as SR830_SENSITIVITIES
+from instruments.sr830 import SLOPES_DB as SR830_SLOPES_DB
+from ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
 from ioc_sim.physics import lockin_noise_bandwidth, lockin_settle_time
 
 

@@ -1,0 +1,49 @@
+"""The sample environment: what is mounted, the dc field, the room-temperature exposure.
+
+Not an instrument with remote commands: a real station serves these from its
+own records (what is mounted is typed in; the constants come from the
+insert's calibration sheet).
+"""
+
+from __future__ import annotations
+
+from instruments.signal import ACTION, ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, Signal
+
+KIND = "sample environment"
+
+SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
+INSERT_KINDS = ("susceptometer", "transport")
+CONTACT_KINDS = ("core", "surface")
+FIELD_RANGE_OE = (-1000.0, 1000.0)  # Oe, the dc field coil
+EXPOSURE_RANGE_MINUTES = (0.0, 600.0)  # min, one room-temperature exposure
+WARM_THRESHOLD_K = 77.0  # K: above it the sample counts as warm
+EXPOSE_ACTIONS = ("Idle", "Expose")
+NO_YES = ("No", "Yes")
+
+SIGNALS = (
+    Signal("Sample", SETTING, ENUM, "Mounted sample; a put mounts a fresh one",
+           choices=SAMPLE_KINDS),
+    Signal("Insert", SETTING, ENUM, "Measurement insert", choices=INSERT_KINDS),
+    Signal("Contacts", SETTING, ENUM, "Four-probe contacts: core or surface",
+           choices=CONTACT_KINDS),
+    Signal("FieldDC", SETTING, FLOAT, "Applied dc field", units="Oe", precision=2,
+           limits=FIELD_RANGE_OE),
+    Signal("ExposeMinutes", SETTING, FLOAT, "Duration of the next exposure", units="min",
+           precision=2, limits=EXPOSURE_RANGE_MINUTES),
+    Signal("Expose", ACTION, ENUM, "Put Expose to warm the sample to 295 K",
+           choices=EXPOSE_ACTIONS),
+    Signal("Exposing_RBV", MEASUREMENT, ENUM, "Exposure under way", choices=NO_YES),
+    Signal("ExposeRemaining_RBV", MEASUREMENT, FLOAT, "Exposure time left", units="min",
+           precision=2, limits=EXPOSURE_RANGE_MINUTES),
+    Signal("WarmTime_RBV", MEASUREMENT, FLOAT, "Time the sample spent above 77 K",
+           units="s", precision=1),
+    Signal("MaxSafeTemp_RBV", READBACK, FLOAT, "Highest temperature the sample tolerates",
+           units="K", precision=1),
+    Signal("CoilConst_RBV", READBACK, FLOAT, "Hac amplitude per V rms of sine out",
+           units="Oe/V", precision=4),
+    Signal("ExciteGain_RBV", READBACK, FLOAT, "Excitation A rms per V rms of sine out",
+           units="A/V", precision=5),
+    Signal("LoadRes_RBV", READBACK, FLOAT, "Leads and contacts at the dc source",
+           units="Ohm", precision=3),
+)
+"""Every signal of the sample environment."""
