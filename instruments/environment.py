@@ -16,7 +16,6 @@ INSERT_KINDS = ("susceptometer", "transport")
 CONTACT_KINDS = ("core", "surface")
 FIELD_RANGE_OE = (-1000.0, 1000.0)  # Oe, the dc field coil
 EXPOSURE_RANGE_MINUTES = (0.0, 600.0)  # min, one room-temperature exposure
-WARM_THRESHOLD_K = 77.0  # K: above it the sample counts as warm
 EXPOSE_ACTIONS = ("Idle", "Expose")
 NO_YES = ("No", "Yes")
 
@@ -44,6 +43,6 @@ SIGNALS = (
     Signal("ExciteGain_RBV", READBACK, FLOAT, "Excitation A rms per V rms of sine out",
            units="A/V", precision=5),
     Signal("LoadRes_RBV", READBACK, FLOAT, "Leads and contacts at the dc source",
-           units="Ohm", precision=3),
+           units="ohm", precision=3),
 )
 """Every signal of the sample environment."""

@@ -32,7 +32,7 @@ SIGNALS = (
            precision=5),
     Signal("Chi1_RBV", MEASUREMENT, FLOAT, "Noise-free 4 pi chi'", precision=5),
     Signal("Chi2_RBV", MEASUREMENT, FLOAT, "Noise-free 4 pi chi''", precision=5),
-    Signal("Dudi_RBV", MEASUREMENT, FLOAT, "Noise-free dU/dI", units="Ohm", precision=9),
+    Signal("Dudi_RBV", MEASUREMENT, FLOAT, "Noise-free dU/dI", units="ohm", precision=9),
     Signal("TcChi_RBV", MEASUREMENT, FLOAT, "True chi' onset; NaN when none", units="K",
            precision=3),
     Signal("TcDudi_RBV", MEASUREMENT, FLOAT, "True dU/dI onset; NaN when none", units="K",

@@ -11,62 +11,41 @@ from __future__ import annotations
 
 import math
 
-from caproto import ChannelType
-
+from instruments import environment as environment_contract
+from instruments import simulation as simulation_contract
 from instruments.environment import (
     CONTACT_KINDS,
     EXPOSE_ACTIONS,
     EXPOSURE_RANGE_MINUTES,
     FIELD_RANGE_OE,
     INSERT_KINDS,
-    NO_YES,
     SAMPLE_KINDS,
-    WARM_THRESHOLD_K,
 )
+from instruments.signal import by_suffix
 from instruments.simulation import OFF_ON
 from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
-from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
+from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, served, served_setting
 
-
-def _enum(name: str, value: str, doc: str, choices, writable: bool = True):
-    make = setting if writable else readback
-    return make(name, value, doc, dtype=ChannelType.ENUM, enum_strings=tuple(choices))
+ENV = by_suffix(environment_contract.SIGNALS)
+SIM = by_suffix(simulation_contract.SIGNALS)
 
 
 class SampleEnvironment(InstrumentGroup):
     """Sample, insert and contacts; the exposure action; warm-time bookkeeping."""
 
-    sample = _enum("Sample", "mg_mgo", "Mount a fresh sample of this kind", SAMPLE_KINDS)
-    sample_rbv = _enum("Sample_RBV", "mg_mgo", "Mounted sample", SAMPLE_KINDS, writable=False)
-    insert = _enum("Insert", "susceptometer", "Measurement insert", INSERT_KINDS)
-    insert_rbv = _enum("Insert_RBV", "susceptometer", "Insert readback", INSERT_KINDS,
-                       writable=False)
-    contacts = _enum("Contacts", "surface", "Four-probe contacts: metal core or oxidised surface",
-                     CONTACT_KINDS)
-    contacts_rbv = _enum("Contacts_RBV", "surface", "Contacts readback", CONTACT_KINDS,
-                         writable=False)
-    field_dc = setting("FieldDC", 0.0, "Applied dc field (Oe)", units="Oe", precision=2)
-    field_dc_rbv = readback("FieldDC_RBV", 0.0, "Applied dc field readback", units="Oe",
-                            precision=2)
-    expose_minutes = setting("ExposeMinutes", 30.0, "Duration of a room-temperature exposure",
-                             units="min", precision=2)
-    expose_minutes_rbv = readback("ExposeMinutes_RBV", 30.0, "Exposure duration readback",
-                                  units="min", precision=2)
-    expose = _enum("Expose", "Idle", "Put 'Expose' (1) to take the sample to 295 K for "
-                   "ExposeMinutes of simulated time", EXPOSE_ACTIONS)
-    exposing = _enum("Exposing_RBV", "No", "Exposure under way", NO_YES, writable=False)
-    expose_remaining = readback("ExposeRemaining_RBV", 0.0, "Exposure time left", units="min",
-                                precision=2)
-    warm_time = readback("WarmTime_RBV", 0.0, f"Time the sample has spent above "
-                         f"{WARM_THRESHOLD_K:g} K", units="s", precision=1)
-    max_safe_temperature = readback("MaxSafeTemp_RBV", 77.0, "Highest temperature the mounted "
-                                    "sample tolerates", units="K", precision=1)
-    coil_constant = readback("CoilConst_RBV", 0.2, "Susceptometer drive: Hac amplitude per V rms "
-                             "of the lock-in sine out", units="Oe/V", precision=4)
-    excitation_gain = readback("ExciteGain_RBV", 0.01, "Transport excitation: A rms per V rms of "
-                               "the lock-in sine out", units="A/V", precision=5)
-    load_resistance = readback("LoadRes_RBV", 1.5, "Leads and contacts seen by the dc source",
-                               units="Ohm", precision=3)
+    sample, sample_rbv = served_setting(ENV["Sample"], "mg_mgo")
+    insert, insert_rbv = served_setting(ENV["Insert"], "susceptometer")
+    contacts, contacts_rbv = served_setting(ENV["Contacts"], "surface")
+    field_dc, field_dc_rbv = served_setting(ENV["FieldDC"], 0.0)
+    expose_minutes, expose_minutes_rbv = served_setting(ENV["ExposeMinutes"], 30.0)
+    expose = served(ENV["Expose"], "Idle")
+    exposing = served(ENV["Exposing_RBV"], "No")
+    expose_remaining = served(ENV["ExposeRemaining_RBV"], 0.0)
+    warm_time = served(ENV["WarmTime_RBV"], 0.0)
+    max_safe_temperature = served(ENV["MaxSafeTemp_RBV"], 77.0)
+    coil_constant = served(ENV["CoilConst_RBV"], 0.2)
+    excitation_gain = served(ENV["ExciteGain_RBV"], 0.01)
+    load_resistance = served(ENV["LoadRes_RBV"], 1.5)
 
     async def write_settings(self) -> None:
         simulation = self.simulation
@@ -139,22 +118,15 @@ class SampleEnvironment(InstrumentGroup):
 class SimulationDiagnostics(InstrumentGroup):
     """Simulation-only truth: never present on a real station."""
 
-    noise = _enum("Noise", "On", "Simulated noise and drift", OFF_ON)
-    noise_rbv = _enum("Noise_RBV", "On", "Noise readback", OFF_ON, writable=False)
-    sample_temperature = readback("SampleTemp_RBV", 4.2, "True sample temperature", units="K",
-                                  precision=4)
-    superconducting_fraction = readback("ScFraction_RBV", 1.0, "Superconducting fraction f_sc "
-                                        "of the interface", precision=5)
-    degradation = readback("Degradation_RBV", 0.0, "Degradation state theta (integral dt/tau)",
-                           precision=5)
-    chi_real = readback("Chi1_RBV", 0.0, "Noise-free 4 pi chi'", precision=5)
-    chi_imag = readback("Chi2_RBV", 0.0, "Noise-free 4 pi chi''", precision=5)
-    dynamic_resistance = readback("Dudi_RBV", 0.0, "Noise-free dU/dI", units="Ohm",
-                                  precision=9)
-    tc_chi = readback("TcChi_RBV", math.nan, "True chi' onset (5 % of the drop) at the present "
-                      "drive and field; NaN when there is no transition", units="K", precision=3)
-    tc_dudi = readback("TcDudi_RBV", math.nan, "True dU/dI onset (10 % of the zero-bias step) "
-                       "at the present bias; NaN when there is none", units="K", precision=3)
+    noise, noise_rbv = served_setting(SIM["Noise"], "On")
+    sample_temperature = served(SIM["SampleTemp_RBV"], 4.2)
+    superconducting_fraction = served(SIM["ScFraction_RBV"], 1.0)
+    degradation = served(SIM["Degradation_RBV"], 0.0)
+    chi_real = served(SIM["Chi1_RBV"], 0.0)
+    chi_imag = served(SIM["Chi2_RBV"], 0.0)
+    dynamic_resistance = served(SIM["Dudi_RBV"], 0.0)
+    tc_chi = served(SIM["TcChi_RBV"], math.nan)
+    tc_dudi = served(SIM["TcDudi_RBV"], math.nan)
 
     async def write_settings(self) -> None:
         await write_pair(self.noise, self.noise_rbv, "On" if self.simulation.noise else "Off")

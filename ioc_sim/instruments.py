@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import expm
 
+from instruments.lakeshore336 import INPUTS as LAKESHORE_INPUTS
 from instruments.sr830 import SENSITIVITIES, SLOPES_DB, TIME_CONSTANTS
 from ioc_sim.physics import lockin_noise_bandwidth
 
@@ -155,7 +156,8 @@ class CryostatModel:
     at another temperature (room-temperature exposure).
 
     ``input_limits`` are the controller's input temperature limits (LakeShore
-    ``TLIMIT``), kelvin, one per input (1 = the stage, 2 = the sample), 0 = off.
+    ``TLIMIT``), kelvin, one per input (1 = the stage, 2 = the sample, 3 and 4
+    idle at ``idle_input_temperature``), 0 = off.
     Every integration sub-step (at most ``substep`` simulated seconds) checks
     them: an input above its limit shuts the control output down (heater range
     Off), so the controller reacts within a sub-step at any speed-up.
@@ -178,11 +180,14 @@ class CryostatModel:
     heater_output: float = 0.0  # percent
     pid: tuple[float, float, float] = (50.0, 20.0, 0.0)
     sample_held_at: float | None = None
-    input_limits: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    input_limits: list[float] = field(default_factory=lambda: [0.0] * len(LAKESHORE_INPUTS))
+    idle_input_temperature: float = 4.2
 
     def input_kelvin(self, number: int) -> float:
-        """The temperature of input ``number`` (1 the stage, 2 the sample), kelvin."""
-        return self.stage_temperature if number == 1 else self.sample_temperature
+        """The temperature of input ``number`` (1 the stage, 2 the sample, 3 and 4 idle), K."""
+        if number == 1:
+            return self.stage_temperature
+        return self.sample_temperature if number == 2 else self.idle_input_temperature
 
     def input_over_limit(self) -> int | None:
         """The first input above its non-zero temperature limit, or None."""

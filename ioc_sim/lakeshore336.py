@@ -16,15 +16,16 @@ within a fraction of a simulated second at any speed-up.
 
 from __future__ import annotations
 
-from caproto import ChannelType
 from caproto.server import SubGroup
 
+from instruments import lakeshore336 as contract
 from instruments.lakeshore336 import (
     CONTROL_INPUTS,
     CONTROL_MODES,
     DERIVATIVE_RANGE,
     GAIN_RANGE,
     HEATER_RANGES,
+    INPUT_LETTERS,
     OFF_ON,
     OUTPUT_RANGE,
     RAMP_RATE_RANGE,
@@ -32,19 +33,24 @@ from instruments.lakeshore336 import (
     TEMPERATURE_LIMIT_RANGE,
     TEMPERATURE_UNITS,
 )
+from instruments.signal import by_suffix
 from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
 from ioc_sim.putchecks import (
     CheckedGroup,
     RefusedPutError,
+    checked,
     enum_choice,
     finite_in_range,
     guarded,
-    readback,
-    setting,
+    served,
+    served_setting,
 )
 
-INPUT_NAMES = {1: "Stage", 2: "Sample"}
+INPUT_NAMES = {1: "Stage", 2: "Sample", 3: "Input C", 4: "Input D"}
 SENSOR_NOISE_K = 0.002
+INPUT = by_suffix(contract.INPUT)
+LOOP = by_suffix(contract.LOOP)
+LOOP1 = by_suffix(contract.loop(1))
 
 
 def sensor_reading(kelvin: float, units: str) -> float:
@@ -56,6 +62,10 @@ def sensor_reading(kelvin: float, units: str) -> float:
     return kelvin
 
 
+SENSOR_UNITS = {"K": "K", "C": "C", "Sensor": "ohm"}
+"""Engineering units of an input's reading in each display unit."""
+
+
 class SensorInput(CheckedGroup):
     """One sensor input, ``IN{n}``."""
 
@@ -63,30 +73,25 @@ class SensorInput(CheckedGroup):
         super().__init__(*args, **kwargs)
         self.input_number = input_number
 
-    temperature = readback("IN{n}", 0.0, "Sensor reading in the input's units", precision=4)
-    units = setting(
-        "IN{n}:Units", "K", "Display units of the input",
-        dtype=ChannelType.ENUM, enum_strings=TEMPERATURE_UNITS,
-    )
-    units_rbv = readback(
-        "IN{n}:Units_RBV", "K", "Display units readback",
-        dtype=ChannelType.ENUM, enum_strings=TEMPERATURE_UNITS,
-    )
-    sensor_name = readback("IN{n}:Name_RBV", "", "Sensor name", dtype=ChannelType.STRING)
-    kelvin_reading = readback("IN{n}:Kelvin", 0.0, "Sensor reading in kelvin, whatever the "
-                              "display units (KRDG?)", units="K", precision=4)
-    temperature_limit = setting("IN{n}:TLimit", 0.0, "Input temperature limit (TLIMIT): above "
-                                "it all control outputs shut down; 0 = off", units="K",
-                                precision=3)
-    temperature_limit_rbv = readback("IN{n}:TLimit_RBV", 0.0, "Input temperature limit "
-                                     "readback (TLIMIT?)", units="K", precision=3)
+    temperature = served(INPUT["IN{n}"], 0.0)
+    units, units_rbv = served_setting(INPUT["IN{n}:Units"], "K")
+    sensor_name = served(INPUT["IN{n}:Name_RBV"], "")
+    kelvin_reading = served(INPUT["IN{n}:Kelvin"], 0.0)
+    temperature_limit, temperature_limit_rbv = served_setting(INPUT["IN{n}:TLimit"], 0.0)
 
     @units.putter
     @guarded
     async def units(self, instance, value):
         choice = enum_choice(value, TEMPERATURE_UNITS, instance.pvname)
         await self.units_rbv.write(choice)
+        await self.show_units(choice)
         return choice
+
+    async def show_units(self, choice: str) -> None:
+        """Serve the reading's engineering units (metadata and ``.EGU``) for ``choice``."""
+        units = SENSOR_UNITS[choice]
+        await self.temperature.write_metadata(units=units)
+        self.temperature.fields["EGU"]._data["value"] = units
 
     @sensor_name.startup
     async def sensor_name(self, instance, async_lib):
@@ -107,44 +112,95 @@ class SensorInput(CheckedGroup):
         return cryostat.input_kelvin(self.input_number)
 
 
+def _echoed(signal, value, readback_name: str):
+    """A setting and its readback whose putter takes what the contract allows, and no more."""
+
+    @guarded
+    async def putter(group, instance, value):
+        value = checked(signal, value, instance.pvname)
+        await getattr(group, readback_name).write(value)
+        return value
+
+    pv, rbv = served_setting(signal, value)
+    return pv.putter(putter), rbv
+
+
+class IdleLoop(CheckedGroup):
+    """A heater loop that takes every setting the controller would and heats nothing.
+
+    Its output reads 0 %; an input above its temperature limit turns its heater
+    range Off, as it does loop 1's.
+    """
+
+    setpoint, setpoint_rbv = _echoed(LOOP["OUT{n}:SP"], 0.0, "setpoint_rbv")
+    mode, mode_rbv = _echoed(LOOP["OUT{n}:Mode"], "Off", "mode_rbv")
+    control_input, control_input_rbv = _echoed(LOOP["OUT{n}:Cntrl"], "None",
+                                               "control_input_rbv")
+    manual_output, manual_output_rbv = _echoed(LOOP["OUT{n}:MOUT"], 0.0, "manual_output_rbv")
+    heater_output = served(LOOP["HTR{n}"], 0.0)
+    heater_range, heater_range_rbv = served_setting(LOOP["HTR{n}:Range"], "Off")
+    gain_p, gain_p_rbv = _echoed(LOOP["P{n}"], 50.0, "gain_p_rbv")
+    gain_i, gain_i_rbv = _echoed(LOOP["I{n}"], 20.0, "gain_i_rbv")
+    gain_d, gain_d_rbv = _echoed(LOOP["D{n}"], 0.0, "gain_d_rbv")
+    ramp_rate, ramp_rate_rbv = _echoed(LOOP["RampR{n}"], 1.0, "ramp_rate_rbv")
+    ramp_enabled, ramp_enabled_rbv = _echoed(LOOP["OnRamp{n}"], "Off", "ramp_enabled_rbv")
+
+    @heater_range.putter
+    @guarded
+    async def heater_range(self, instance, value):
+        choice = enum_choice(value, HEATER_RANGES, instance.pvname)
+        if choice != "Off":
+            self.parent.refuse_over_limit(instance.pvname, choice)
+        await self.heater_range_rbv.write(choice)
+        return choice
+
+    async def shut_down_if_over_limit(self) -> None:
+        if (self.heater_range_rbv.value != "Off"
+                and self.parent.cryostat.input_over_limit() is not None):
+            await write_pair(self.heater_range, self.heater_range_rbv, "Off")
+
+
+def _sensor_input(n: int) -> SubGroup:
+    return SubGroup(SensorInput, prefix="", macros={"n": str(n), "letter": INPUT_LETTERS[n]},
+                    input_number=n)
+
+
 class LakeShore336(InstrumentGroup):
-    """LakeShore 336 with loop 1 heating the sample stage."""
+    """LakeShore 336 with loop 1 heating the sample stage; loop 2 and inputs C, D idle."""
 
-    input1 = SubGroup(SensorInput, prefix="", macros={"n": "1"}, input_number=1)
-    input2 = SubGroup(SensorInput, prefix="", macros={"n": "2"}, input_number=2)
+    input1 = _sensor_input(1)
+    input2 = _sensor_input(2)
+    input3 = _sensor_input(3)
+    input4 = _sensor_input(4)
+    loop2 = SubGroup(IdleLoop, prefix="", macros={"n": "2"})
 
-    setpoint = setting("OUT1:SP", 4.2, "Loop 1 setpoint (K)", precision=3, units="K")
-    setpoint_rbv = readback("OUT1:SP_RBV", 4.2, "Loop 1 setpoint readback", precision=3, units="K")
-    mode = setting("OUT1:Mode", "Closed Loop", "Loop 1 control mode",
-                   dtype=ChannelType.ENUM, enum_strings=CONTROL_MODES)
-    mode_rbv = readback("OUT1:Mode_RBV", "Closed Loop", "Loop 1 control mode readback",
-                        dtype=ChannelType.ENUM, enum_strings=CONTROL_MODES)
-    control_input = setting("OUT1:Cntrl", "A", "Loop 1 control input",
-                            dtype=ChannelType.ENUM, enum_strings=CONTROL_INPUTS)
-    control_input_rbv = readback("OUT1:Cntrl_RBV", "A", "Loop 1 control input readback",
-                                 dtype=ChannelType.ENUM, enum_strings=CONTROL_INPUTS)
-    manual_output = setting("OUT1:MOUT", 0.0, "Loop 1 manual (open loop) output (%)",
-                            units="%", precision=2)
-    manual_output_rbv = readback("OUT1:MOUT_RBV", 0.0, "Manual output readback",
-                                 units="%", precision=2)
-    heater_output = readback("HTR1", 0.0, "Heater 1 output (%)", units="%", precision=2)
-    heater_range = setting("HTR1:Range", "Off", "Heater 1 range",
-                           dtype=ChannelType.ENUM, enum_strings=HEATER_RANGES)
-    heater_range_rbv = readback("HTR1:Range_RBV", "Off", "Heater 1 range readback",
-                                dtype=ChannelType.ENUM, enum_strings=HEATER_RANGES)
-    gain_p = setting("P1", 50.0, "Loop 1 proportional gain", precision=1)
-    gain_p_rbv = readback("P1_RBV", 50.0, "P readback", precision=1)
-    gain_i = setting("I1", 20.0, "Loop 1 integral gain", precision=1)
-    gain_i_rbv = readback("I1_RBV", 20.0, "I readback", precision=1)
-    gain_d = setting("D1", 0.0, "Loop 1 derivative gain", precision=1)
-    gain_d_rbv = readback("D1_RBV", 0.0, "D readback", precision=1)
-    ramp_rate = setting("RampR1", 1.0, "Loop 1 setpoint ramp rate (K/min)",
-                        units="K/min", precision=3)
-    ramp_rate_rbv = readback("RampR1_RBV", 1.0, "Ramp rate readback", units="K/min", precision=3)
-    ramp_enabled = setting("OnRamp1", "Off", "Loop 1 setpoint ramping",
-                           dtype=ChannelType.ENUM, enum_strings=OFF_ON)
-    ramp_enabled_rbv = readback("OnRamp1_RBV", "Off", "Ramping readback",
-                                dtype=ChannelType.ENUM, enum_strings=OFF_ON)
+    setpoint, setpoint_rbv = served_setting(LOOP1["OUT1:SP"], 4.2)
+    mode, mode_rbv = served_setting(LOOP1["OUT1:Mode"], "Closed Loop")
+    control_input, control_input_rbv = served_setting(LOOP1["OUT1:Cntrl"], "A")
+    manual_output, manual_output_rbv = served_setting(LOOP1["OUT1:MOUT"], 0.0)
+    heater_output = served(LOOP1["HTR1"], 0.0)
+    heater_range, heater_range_rbv = served_setting(LOOP1["HTR1:Range"], "Off")
+    gain_p, gain_p_rbv = served_setting(LOOP1["P1"], 50.0)
+    gain_i, gain_i_rbv = served_setting(LOOP1["I1"], 20.0)
+    gain_d, gain_d_rbv = served_setting(LOOP1["D1"], 0.0)
+    ramp_rate, ramp_rate_rbv = served_setting(LOOP1["RampR1"], 1.0)
+    ramp_enabled, ramp_enabled_rbv = served_setting(LOOP1["OnRamp1"], "Off")
+
+    @property
+    def inputs(self) -> tuple[SensorInput, ...]:
+        return (self.input1, self.input2, self.input3, self.input4)
+
+    def refuse_over_limit(self, pvname: str, choice: str) -> None:
+        """Refuse a heater range other than Off while an input is above its limit."""
+        over = self.cryostat.input_over_limit()
+        if over is None:
+            return
+        sensor = self.inputs[over - 1]
+        raise RefusedPutError(
+            f"{pvname} = {choice} refused: input {over} reads "
+            f"{self.cryostat.input_kelvin(over):.3f} K, above its temperature limit "
+            f"{sensor.temperature_limit_rbv.value:g} K ({sensor.temperature_limit.pvname}); "
+            f"the control outputs stay off until it is below the limit")
 
     @setpoint.putter
     @guarded
@@ -179,14 +235,8 @@ class LakeShore336(InstrumentGroup):
     @guarded
     async def heater_range(self, instance, value):
         choice = enum_choice(value, HEATER_RANGES, instance.pvname)
-        over = self.cryostat.input_over_limit()
-        if choice != "Off" and over is not None:
-            sensor = (self.input1, self.input2)[over - 1]
-            raise RefusedPutError(
-                f"{instance.pvname} = {choice} refused: input {over} reads "
-                f"{self.cryostat.input_kelvin(over):.3f} K, above its temperature limit "
-                f"{sensor.temperature_limit_rbv.value:g} K ({sensor.temperature_limit.pvname}); "
-                f"the control outputs stay off until it is below the limit")
+        if choice != "Off":
+            self.refuse_over_limit(instance.pvname, choice)
         self.cryostat.heater_range = choice
         await self.heater_range_rbv.write(choice)
         return choice
@@ -248,7 +298,7 @@ class LakeShore336(InstrumentGroup):
         )
         for setpoint, setpoint_rbv, value in pairs:
             await write_pair(setpoint, setpoint_rbv, value)
-        for sensor in (self.input1, self.input2):
+        for sensor in self.inputs:
             await write_pair(sensor.temperature_limit, sensor.temperature_limit_rbv,
                              cryostat.input_limits[sensor.input_number - 1])
 
@@ -259,6 +309,7 @@ class LakeShore336(InstrumentGroup):
         if self.heater_range_rbv.value != cryostat.heater_range:
             await write_pair(self.heater_range, self.heater_range_rbv, cryostat.heater_range)
         await write_changed(self.heater_output, cryostat.heater_output)
+        await self.loop2.shut_down_if_over_limit()
 
     async def publish(self) -> None:
         rng = self.simulation.rng if self.simulation.noise else None
@@ -268,4 +319,9 @@ class LakeShore336(InstrumentGroup):
                 kelvin += SENSOR_NOISE_K * rng.standard_normal()
             await sensor.kelvin_reading.write(kelvin)
             await sensor.temperature.write(sensor_reading(kelvin, sensor.units_rbv.value))
+        for sensor in (self.input3, self.input4):  # idle: a steady reading, no noise
+            kelvin = sensor.kelvin(self.cryostat)
+            await write_changed(sensor.kelvin_reading, kelvin)
+            await write_changed(sensor.temperature,
+                                sensor_reading(kelvin, sensor.units_rbv.value))
         await self.publish_heater()

@@ -24,10 +24,15 @@ from caproto import AlarmSeverity, AlarmStatus, ChannelType, native_type
 from caproto.server import PVGroup, pvproperty
 from caproto.server.server import (
     PvpropertyDouble,
+    PvpropertyDoubleRO,
     PvpropertyEnum,
     PvpropertyInteger,
+    PvpropertyIntegerRO,
     pvspec_type_map,
+    pvspec_type_map_read_only,
 )
+
+from instruments.signal import ENUM, FLOAT, INT, SETTING, STRING, Signal
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +99,18 @@ def enum_choice(value, choices: Sequence[str], what: str) -> str:
         ) from None
 
 
+def checked(signal: Signal, value, what: str):
+    """``value`` as the contract's ``signal`` accepts it (its limits, its choices), else refuse."""
+    if signal.type == ENUM:
+        return enum_choice(value, signal.choices, what)
+    if signal.type == STRING:
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    low, high = signal.limits if signal.limits is not None else (-math.inf, math.inf)
+    if signal.type == INT:
+        return whole_in_range(value, low, high, what)
+    return finite_in_range(value, low, high, what, signal.units)
+
+
 def guarded(putter):
     """Wrap a putter: log a refused put; clear the alarm once a put is accepted.
 
@@ -126,6 +143,83 @@ def readback(name: str, value, doc: str, **kwargs) -> pvproperty:
     return pvproperty(name=name, value=value, doc=doc, read_only=True, **kwargs)
 
 
+RECORDS = {
+    (FLOAT, True): "ao", (FLOAT, False): "ai",
+    (INT, True): "longout", (INT, False): "longin",
+    (ENUM, True): "mbbo", (ENUM, False): "mbbi",
+    (STRING, True): "stringout", (STRING, False): "stringin",
+}
+"""The EPICS record each kind of PV is served as (its fields: ``.DESC``, ``.EGU``, ...)."""
+
+
+def _contract_kwargs(signal: Signal, writable: bool) -> dict:
+    kwargs = {"doc": signal.description, "record": RECORDS[signal.type, writable]}
+    if signal.type == ENUM:
+        kwargs.update(dtype=ChannelType.ENUM, enum_strings=signal.choices)
+    elif signal.type == STRING:
+        kwargs["dtype"] = ChannelType.STRING
+    else:
+        kwargs["units"] = signal.units
+        if signal.type == FLOAT and signal.precision is not None:
+            kwargs["precision"] = signal.precision
+        if signal.limits is not None:
+            low, high = signal.limits
+            kwargs.update(lower_ctrl_limit=low, upper_ctrl_limit=high,
+                          lower_disp_limit=low, upper_disp_limit=high)
+    return kwargs
+
+
+def _initial(signal: Signal, value):
+    return int(value) if signal.type == INT else float(value) if signal.type == FLOAT else value
+
+
+def served(signal: Signal, value, prefix: str = "") -> pvproperty:
+    """The PV of a contract signal that is not a setting (a setting: :func:`served_setting`).
+
+    Units, precision, limits, enum strings and description come from the contract;
+    ``value`` is the simulator's initial value; ``prefix`` goes before the suffix.
+    """
+    if signal.role == SETTING:
+        raise ValueError(f"{signal.suffix} is a setting: serve it with served_setting")
+    kwargs = _contract_kwargs(signal, signal.writable)
+    if signal.writable:
+        return setting(prefix + signal.suffix, _initial(signal, value), **kwargs)
+    return readback(prefix + signal.suffix, _initial(signal, value), **kwargs)
+
+
+def served_setting(signal: Signal, value) -> tuple[pvproperty, pvproperty]:
+    """A contract setting's PV and its ``_RBV``, both starting at ``value``."""
+    if signal.role != SETTING:
+        raise ValueError(f"{signal.suffix} is not a setting")
+    value = _initial(signal, value)
+    return (setting(signal.suffix, value, **_contract_kwargs(signal, True)),
+            readback(signal.readback_suffix, value, **_contract_kwargs(signal, False)))
+
+
+class _ContractFieldsMixin:
+    """Serve a numeric PV's limits as metadata and record fields; the putter enforces them.
+
+    caproto's own check of the control limits would refuse a put outside them
+    before the putter could name the allowed range, and fail a reading written
+    outside them. caproto links ``.HOPR``/``.LOPR`` and ``.PREC`` to the PV; the
+    units (``.EGU``) and the drive limits (``.DRVH``/``.DRVL``) are copied here.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        fields = self.fields
+        if "EGU" in fields:
+            fields["EGU"]._data["value"] = self.units
+        if "DRVH" in fields and self.lower_ctrl_limit != self.upper_ctrl_limit:
+            fields["DRVH"]._data["value"] = self.upper_ctrl_limit
+            fields["DRVL"]._data["value"] = self.lower_ctrl_limit
+
+    async def verify_value(self, value):
+        if self.putter is not None:
+            return await self.putter(self, value)
+        return value
+
+
 class _RawPutMixin:
     """Hand a put the putter must judge (see the module docstring) to it unconverted."""
 
@@ -151,11 +245,19 @@ _VALUE_TYPES = (ChannelType.STRING, ChannelType.INT, ChannelType.FLOAT, ChannelT
                 ChannelType.CHAR, ChannelType.LONG, ChannelType.DOUBLE)
 
 
-class CheckedDouble(_RawPutMixin, PvpropertyDouble):
+class CheckedDouble(_RawPutMixin, _ContractFieldsMixin, PvpropertyDouble):
     """A float setting: a text put reaches the putter as text."""
 
 
-class CheckedInteger(_RawPutMixin, PvpropertyInteger):
+class CheckedDoubleRO(_ContractFieldsMixin, PvpropertyDoubleRO):
+    """A float readback with the contract's limits and units."""
+
+
+class CheckedIntegerRO(_ContractFieldsMixin, PvpropertyIntegerRO):
+    """An integer readback with the contract's limits and units."""
+
+
+class CheckedInteger(_RawPutMixin, _ContractFieldsMixin, PvpropertyInteger):
     """An integer setting: a fractional put reaches the putter unrounded."""
 
     def _raw_numbers(self, wire) -> bool:
@@ -183,9 +285,29 @@ CHECKED_TYPE_MAP = {
     ChannelType.LONG: CheckedInteger,
     ChannelType.ENUM: CheckedEnum,
 }
+CHECKED_TYPE_MAP_READ_ONLY = {
+    **pvspec_type_map_read_only,
+    float: CheckedDoubleRO,
+    ChannelType.DOUBLE: CheckedDoubleRO,
+    int: CheckedIntegerRO,
+    ChannelType.LONG: CheckedIntegerRO,
+}
 
 
 class CheckedGroup(PVGroup):
-    """A PVGroup whose settings hand unconvertible puts to their putters."""
+    """A PVGroup whose settings hand unconvertible puts to their putters.
+
+    A ``{key}`` of the group's macros in a PV's description is filled in, as in
+    its name (``Input {letter}`` of a sensor input).
+    """
 
     type_map = CHECKED_TYPE_MAP
+    type_map_read_only = CHECKED_TYPE_MAP_READ_ONLY
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for instance in self.attr_pvdb.values():
+            doc = instance.__doc__ or ""
+            for key, value in self.macros.items():
+                doc = doc.replace("{" + key + "}", str(value))
+            instance.__doc__ = doc

@@ -247,7 +247,9 @@ def restore_simulation(simulation: StationSimulation, state: dict, downtime: flo
         if name == "pid":
             value = tuple(value)
         elif name == "input_limits":
+            # A state saved with fewer inputs leaves the others' limits off.
             value = [float(limit) for limit in value]
+            value += [0.0] * (len(simulation.cryostat.input_limits) - len(value))
         setattr(simulation.cryostat, name, value)
     simulation.sample.mount(state["sample"]["kind"])
     simulation.sample.theta = state["sample"]["theta"]

@@ -1,15 +1,6 @@
 """SourceMeter-class dc current source (+-1 A) with voltage compliance.
 
-==================== ================================ =========================
-PV                   SCPI command                     meaning
-==================== ================================ =========================
-Curr, Curr_RBV       :SOUR:CURR <A>                   bias current setpoint (A)
-Output, Output_RBV   :OUTP ON|OFF                     output enable
-VoltLimit(_RBV)      :SENS:VOLT:PROT <V>              voltage compliance (V)
-CurrMeas             :READ? (current)                 measured current (A)
-VoltMeas             :READ? (voltage)                 measured voltage (V)
-Tripped              :SENS:VOLT:PROT:TRIP?            in compliance (No/Yes)
-==================== ================================ =========================
+The PVs and their SCPI commands are :mod:`instruments.sourcemeter`'s.
 
 A put posts the measurement it changes at once, before the put completes: a
 client that waits for its put sees the source's response to the new setting.
@@ -17,30 +8,24 @@ client that waits for its put sees the source's response to the new setting.
 
 from __future__ import annotations
 
-from caproto import ChannelType
-
-from instruments.sourcemeter import CURRENT_RANGE, NO_YES, OFF_ON, VOLTAGE_LIMIT_RANGE
+from instruments import sourcemeter as contract
+from instruments.signal import by_suffix
+from instruments.sourcemeter import CURRENT_RANGE, OFF_ON, VOLTAGE_LIMIT_RANGE
 from ioc_sim.groups import InstrumentGroup, write_pair
-from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, readback, setting
+from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, served, served_setting
+
+SIGNAL = by_suffix(contract.SIGNALS)
 
 
 class SourceMeter(InstrumentGroup):
     """The dc bias source of the transport insert."""
 
-    current = setting("Curr", 0.0, "Bias current setpoint (A)", units="A", precision=6)
-    current_rbv = readback("Curr_RBV", 0.0, "Bias current setpoint readback", units="A",
-                           precision=6)
-    output = setting("Output", "Off", "Output enable", dtype=ChannelType.ENUM,
-                     enum_strings=OFF_ON)
-    output_rbv = readback("Output_RBV", "Off", "Output enable readback",
-                          dtype=ChannelType.ENUM, enum_strings=OFF_ON)
-    voltage_limit = setting("VoltLimit", 2.0, "Voltage compliance (V)", units="V", precision=3)
-    voltage_limit_rbv = readback("VoltLimit_RBV", 2.0, "Voltage compliance readback",
-                                 units="V", precision=3)
-    measured_current = readback("CurrMeas", 0.0, "Measured current (A)", units="A", precision=6)
-    measured_voltage = readback("VoltMeas", 0.0, "Measured voltage (V)", units="V", precision=6)
-    tripped = readback("Tripped", "No", "Output limited by the voltage compliance",
-                       dtype=ChannelType.ENUM, enum_strings=NO_YES)
+    current, current_rbv = served_setting(SIGNAL["Curr"], 0.0)
+    output, output_rbv = served_setting(SIGNAL["Output"], "Off")
+    voltage_limit, voltage_limit_rbv = served_setting(SIGNAL["VoltLimit"], 2.0)
+    measured_current = served(SIGNAL["CurrMeas"], 0.0)
+    measured_voltage = served(SIGNAL["VoltMeas"], 0.0)
+    tripped = served(SIGNAL["Tripped"], "No")
 
     @property
     def model(self):

@@ -1,28 +1,7 @@
-"""SR830 dual-phase lock-in amplifier.
+"""SR830 dual-phase lock-in amplifier, as :mod:`instruments.sr830` declares it.
 
-PV suffixes are the instrument's own remote-command mnemonics (SR830 manual,
-chapter 5), with ``_RBV`` for readbacks:
-
-============ ================= ==========================================
-PV           remote command    meaning
-============ ================= ==========================================
-FREQ         FREQ              reference frequency (Hz)
-SLVL         SLVL              sine-out amplitude (V rms)
-PHAS         PHAS              reference phase (deg)
-HARM         HARM              detection harmonic
-SENS         SENS              sensitivity index 0 (2 nV) .. 26 (1 V)
-SENS:Value   (derived)         sensitivity in volts (read only)
-OFLT         OFLT              time-constant index 0 (10 us) .. 19 (30 ks)
-OFLT:Value   (derived)         time constant in seconds (read only)
-OFSL         OFSL              filter slope 6/12/18/24 dB/oct (enum 0..3)
-X, Y, R      OUTP? 1, 2, 3     outputs (V rms)
-THETA        OUTP? 4           phase of the signal (deg)
-OVLD         LIAS? bits 0-2    input or output overload
-AGAN         AGAN              auto-gain (put 1)
-============ ================= ==========================================
-
-SENS and OFLT are integer indices rather than enums because Channel Access
-enums hold at most 16 states.
+PV suffixes are the instrument's own remote-command mnemonics with ``_RBV``
+for readbacks; ``docs/pv-table.md`` lists them with their commands.
 """
 
 from __future__ import annotations
@@ -30,13 +9,12 @@ from __future__ import annotations
 import cmath
 import math
 
-from caproto import ChannelType
-
+from instruments import sr830 as contract
+from instruments.signal import by_suffix
 from instruments.sr830 import (
     AMPLITUDE_RANGE,
     FREQUENCY_RANGE,
     HARMONIC_RANGE,
-    NO_YES,
     PHASE_RANGE,
     SENSITIVITIES,
     SLOPE_NAMES,
@@ -50,10 +28,12 @@ from ioc_sim.putchecks import (
     finite_in_range,
     guarded,
     index_in_range,
-    readback,
-    setting,
+    served,
+    served_setting,
     whole_in_range,
 )
+
+SIGNAL = by_suffix(contract.SIGNALS)
 
 
 class SR830(InstrumentGroup):
@@ -63,33 +43,21 @@ class SR830(InstrumentGroup):
         super().__init__(*args, **kwargs)
         self.channel = channel
 
-    frequency = setting("FREQ", 1000.0, "Reference frequency (Hz)", units="Hz", precision=3)
-    frequency_rbv = readback("FREQ_RBV", 1000.0, "Reference frequency readback",
-                             units="Hz", precision=3)
-    amplitude = setting("SLVL", 1.0, "Sine-out amplitude (V rms)", units="V", precision=3)
-    amplitude_rbv = readback("SLVL_RBV", 1.0, "Sine-out amplitude readback", units="V",
-                             precision=3)
-    phase = setting("PHAS", 0.0, "Reference phase (deg)", units="deg", precision=2)
-    phase_rbv = readback("PHAS_RBV", 0.0, "Reference phase readback", units="deg", precision=2)
-    harmonic = setting("HARM", 1, "Detection harmonic")
-    harmonic_rbv = readback("HARM_RBV", 1, "Detection harmonic readback")
-    sensitivity = setting("SENS", 20, "Sensitivity index: 0 = 2 nV ... 26 = 1 V full scale")
-    sensitivity_rbv = readback("SENS_RBV", 20, "Sensitivity index readback")
-    sensitivity_volts = readback("SENS:Value_RBV", 0.01, "Sensitivity (V full scale)", units="V")
-    time_constant = setting("OFLT", 9, "Time-constant index: 0 = 10 us ... 19 = 30 ks")
-    time_constant_rbv = readback("OFLT_RBV", 9, "Time-constant index readback")
-    time_constant_seconds = readback("OFLT:Value_RBV", 0.3, "Time constant (s)", units="s")
-    slope = setting("OFSL", SLOPE_NAMES[1], "Low-pass filter slope",
-                    dtype=ChannelType.ENUM, enum_strings=SLOPE_NAMES)
-    slope_rbv = readback("OFSL_RBV", SLOPE_NAMES[1], "Filter slope readback",
-                         dtype=ChannelType.ENUM, enum_strings=SLOPE_NAMES)
-    x = readback("X", 0.0, "In-phase output (V rms)", units="V", precision=9)
-    y = readback("Y", 0.0, "Quadrature output (V rms)", units="V", precision=9)
-    r = readback("R", 0.0, "Magnitude (V rms)", units="V", precision=9)
-    theta = readback("THETA", 0.0, "Phase (deg)", units="deg", precision=3)
-    overload = readback("OVLD", "No", "Overload: a quadrature beyond full scale",
-                        dtype=ChannelType.ENUM, enum_strings=NO_YES)
-    auto_gain = setting("AGAN", 0, "Auto-gain: put 1 to choose the sensitivity")
+    frequency, frequency_rbv = served_setting(SIGNAL["FREQ"], 1000.0)
+    amplitude, amplitude_rbv = served_setting(SIGNAL["SLVL"], 1.0)
+    phase, phase_rbv = served_setting(SIGNAL["PHAS"], 0.0)
+    harmonic, harmonic_rbv = served_setting(SIGNAL["HARM"], 1)
+    sensitivity, sensitivity_rbv = served_setting(SIGNAL["SENS"], 20)
+    sensitivity_volts = served(SIGNAL["SENS:Value_RBV"], 0.01)
+    time_constant, time_constant_rbv = served_setting(SIGNAL["OFLT"], 9)
+    time_constant_seconds = served(SIGNAL["OFLT:Value_RBV"], 0.3)
+    slope, slope_rbv = served_setting(SIGNAL["OFSL"], SLOPE_NAMES[1])
+    x = served(SIGNAL["X"], 0.0)
+    y = served(SIGNAL["Y"], 0.0)
+    r = served(SIGNAL["R"], 0.0)
+    theta = served(SIGNAL["THETA"], 0.0)
+    overload = served(SIGNAL["OVLD"], "No")
+    auto_gain = served(SIGNAL["AGAN"], 0)
 
     @property
     def model(self) -> LockInModel:

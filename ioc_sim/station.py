@@ -35,10 +35,12 @@ from pathlib import Path
 
 from caproto.server import SubGroup
 
+from instruments import simulation as simulation_contract
+from instruments.signal import by_suffix
 from instruments.simulation import SPEEDUP_RANGE, TICK_RANGE
 from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from ioc_sim.lakeshore336 import LakeShore336
-from ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, readback, setting
+from ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, served
 from ioc_sim.sample import SAMPLE_KINDS
 from ioc_sim.server import run
 from ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
@@ -58,6 +60,7 @@ FAST_STEP = 1.0
 """Simulated seconds of the largest step while a wake is pending (each step is published)."""
 MAX_WAKE_AHEAD = 3600.0
 """Simulated seconds ahead of the present that a wake may be requested."""
+SIM = by_suffix(simulation_contract.SIGNALS)
 
 
 class StationIOC(CheckedGroup):
@@ -70,13 +73,10 @@ class StationIOC(CheckedGroup):
     environment = SubGroup(SampleEnvironment, prefix="ENV:")
     diagnostics = SubGroup(SimulationDiagnostics, prefix="SIM:")
 
-    speedup = readback("SIM:Speedup_RBV", 1.0, "Simulated seconds per wall-clock second")
-    simulated_time = readback("SIM:Time_RBV", 0.0, "Simulated time since start", units="s",
-                              precision=2)
-    tick_period = readback("SIM:Tick_RBV", DEFAULT_TICK, "Wall-clock period of the simulation "
-                           "step and of every reading's update", units="s", precision=3)
-    wake_at = setting("SIM:WakeAt", 0.0, "Simulated time a client waits for: the simulation "
-                      "runs at full speed to exactly this time", units="s", precision=3)
+    speedup = served(SIM["Speedup_RBV"], 1.0, prefix="SIM:")
+    simulated_time = served(SIM["Time_RBV"], 0.0, prefix="SIM:")
+    tick_period = served(SIM["Tick_RBV"], DEFAULT_TICK, prefix="SIM:")
+    wake_at = served(SIM["WakeAt"], 0.0, prefix="SIM:")
 
     def __init__(self, *args, simulation: StationSimulation, speedup: float = 1.0,
                  tick: float = DEFAULT_TICK, state_file: Path | None = None, **kwargs):

@@ -177,7 +177,7 @@ def test_the_limit_survives_an_ioc_restart_with_its_state_file(station_factory, 
     clock = epics.caget(f"{station.prefix}SIM:Time_RBV", use_monitor=False)
     # The state file is written once a wall second: wait until it holds the limit.
     wait_until(lambda: station.state_file.exists()
-               and '"input_limits": [0.0, 77.0]' in station.state_file.read_text(), 30.0,
+               and '"input_limits": [0.0, 77.0, 0.0, 0.0]' in station.state_file.read_text(), 30.0,
                "the state file to hold the limit")
     station.restart()
     # A fresh client (pyepics would first have to notice the IOC came back).

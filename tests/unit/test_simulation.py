@@ -142,9 +142,14 @@ def test_saved_state_keeps_the_input_temperature_limits():
     state = json.loads(json.dumps(simulation_state(simulation)))
     restored = StationSimulation(noise=False)
     restore_simulation(restored, state, downtime=0.0)
-    assert restored.cryostat.input_limits == [0.0, 77.0]
+    assert restored.cryostat.input_limits == [0.0, 77.0, 0.0, 0.0]
+    # A state file of the two-input simulator restores inputs C and D with their limits off.
+    state["cryostat"]["input_limits"] = [0.0, 77.0]
+    two_inputs = StationSimulation(noise=False)
+    restore_simulation(two_inputs, state, downtime=0.0)
+    assert two_inputs.cryostat.input_limits == [0.0, 77.0, 0.0, 0.0]
     # A state file written before the limits existed restores with the limits off.
     del state["cryostat"]["input_limits"]
     older = StationSimulation(noise=False)
     restore_simulation(older, state, downtime=0.0)
-    assert older.cryostat.input_limits == [0.0, 0.0]
+    assert older.cryostat.input_limits == [0.0, 0.0, 0.0, 0.0]
