@@ -60,6 +60,12 @@ def _run_qserver_yaml(argv: list[str]) -> int:
     return yaml_main(argv)
 
 
+def _run_pv_table(argv: list[str]) -> int:
+    from tcstation.pv_table import main as pv_table_main
+
+    return pv_table_main(argv)
+
+
 COMMANDS = {
     "ioc": (_run_ioc, "serve the simulated station over Channel Access (see `tcstation ioc -h`)"),
     "demo": (_run_demo, "run the source experiment's whole protocol on the simulated station, "
@@ -77,6 +83,8 @@ COMMANDS = {
                                 "(`tcstation watchdog --prefix P`)"),
     "qserver-yaml": (_run_qserver_yaml, "regenerate (or --check) the profile's "
                                         "existing_plans_and_devices.yaml"),
+    "pv-table": (_run_pv_table, "regenerate (or --check) docs/pv-table.md from the instruments' "
+                                "contract and the devices"),
 }
 
 
