@@ -11,7 +11,18 @@ turns every control output off; 0 = off).
 
 from __future__ import annotations
 
-from instruments.signal import ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, STRING, Signal, numbered
+from instruments.signal import (
+    ACTION,
+    ENUM,
+    FLOAT,
+    INT,
+    MEASUREMENT,
+    READBACK,
+    SETTING,
+    STRING,
+    Signal,
+    numbered,
+)
 
 KIND = "LakeShore 336"
 
@@ -79,6 +90,14 @@ INPUT = (
 """One sensor input; ``{n}`` is 1 to 4, ``{letter}`` A to D."""
 
 
+RECORDS = (
+    Signal("read", ACTION, INT, "Process: read every input and heater", record="seq"),
+    Signal("readAll", ACTION, INT, "Process: read every setting", record="seq"),
+    Signal("serial", ACTION, STRING, "The controller's serial port", record="asyn"),
+)
+"""The module's own records (scan and processing, the asyn port), whose fields clients use."""
+
+
 def loop(n: int) -> tuple[Signal, ...]:
     """The signals of heater loop ``n``."""
     return tuple(numbered(signal, n) for signal in LOOP)
@@ -90,5 +109,5 @@ def sensor_input(n: int) -> tuple[Signal, ...]:
 
 
 SIGNALS = tuple(signal for n in INPUTS for signal in sensor_input(n)) + tuple(
-    signal for n in LOOPS for signal in loop(n))
+    signal for n in LOOPS for signal in loop(n)) + RECORDS
 """Every signal of the controller."""

@@ -58,6 +58,9 @@ class Signal:
         The instrument's remote command that sets it, ``<...>`` the value.
     query : str
         The remote command (or query) that reads it.
+    record : str
+        The EPICS record type, where it is not the plain one of its type and role
+        (``ai``/``ao``, ``longin``/``longout``, ``mbbi``/``mbbo``, ``stringin``/``stringout``).
     """
 
     suffix: str
@@ -70,6 +73,7 @@ class Signal:
     choices: tuple[str, ...] = ()
     command: str = ""
     query: str = ""
+    record: str = ""
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -109,7 +113,7 @@ def numbered(signal: Signal, n: int, letter: str = "") -> Signal:
         suffix=fill(signal.suffix), role=signal.role, type=signal.type,
         description=fill(signal.description), units=signal.units,
         precision=signal.precision, limits=signal.limits, choices=signal.choices,
-        command=fill(signal.command), query=fill(signal.query),
+        command=fill(signal.command), query=fill(signal.query), record=signal.record,
     )
 
 

@@ -51,6 +51,7 @@ SENSOR_NOISE_K = 0.002
 INPUT = by_suffix(contract.INPUT)
 LOOP = by_suffix(contract.LOOP)
 LOOP1 = by_suffix(contract.loop(1))
+RECORD = by_suffix(contract.RECORDS)
 
 
 def sensor_reading(kelvin: float, units: str) -> float:
@@ -185,6 +186,9 @@ class LakeShore336(InstrumentGroup):
     gain_d, gain_d_rbv = served_setting(LOOP1["D1"], 0.0)
     ramp_rate, ramp_rate_rbv = served_setting(LOOP1["RampR1"], 1.0)
     ramp_enabled, ramp_enabled_rbv = served_setting(LOOP1["OnRamp1"], "Off")
+    read = served(RECORD["read"], 0)
+    read_all = served(RECORD["readAll"], 0)
+    serial = served(RECORD["serial"], "")
 
     @property
     def inputs(self) -> tuple[SensorInput, ...]:

@@ -153,7 +153,8 @@ RECORDS = {
 
 
 def _contract_kwargs(signal: Signal, writable: bool) -> dict:
-    kwargs = {"doc": signal.description, "record": RECORDS[signal.type, writable]}
+    kwargs = {"doc": signal.description,
+              "record": signal.record or RECORDS[signal.type, writable]}
     if signal.type == ENUM:
         kwargs.update(dtype=ChannelType.ENUM, enum_strings=signal.choices)
     elif signal.type == STRING:
