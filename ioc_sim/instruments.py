@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import expm
 
+from instruments.lakeshore336 import CONTROLLING_MODES
 from instruments.lakeshore336 import INPUTS as LAKESHORE_INPUTS
 from instruments.sr830 import SENSITIVITIES, SLOPES_DB, TIME_CONSTANTS
 from ioc_sim.physics import lockin_noise_bandwidth
@@ -241,7 +242,7 @@ class CryostatModel:
         full_power = HEATING_RATE_AT_FULL_POWER[self.heater_range]
         if self.mode == "Open Loop":
             heating = full_power * self.manual_output / 100.0
-        elif self.mode in ("Closed Loop", "Zone") and full_power > 0:
+        elif self.mode in CONTROLLING_MODES and full_power > 0:
             wanted = (self.ramp_setpoint - self.stage_temperature) / self.loop_time
             heating = min(max(wanted + setpoint_rate + leak, 0.0), full_power)
         else:
