@@ -45,7 +45,8 @@ class SampleEnvironment(ClockedDevice, Device):
     exposure_minutes = Cpt(EpicsSetting, "ExposeMinutes", allowed=EXPOSURE_RANGE_MINUTES,
                            units="min", kind="config", doc="Duration of the next exposure")
     max_safe_temperature = Cpt(EpicsMeasurement, "MaxSafeTemp_RBV", units="K", kind="config",
-                               doc="Highest temperature the mounted sample tolerates")
+                               doc="Highest temperature the mounted sample tolerates; the station "
+                               "copies it into the cryostat's sample_temperature_limit")
     coil_constant = Cpt(EpicsMeasurement, "CoilConst_RBV", units="Oe/V", kind="config",
                         doc="Susceptometer drive: Hac amplitude per V rms of sine out")
     excitation_gain = Cpt(EpicsMeasurement, "ExciteGain_RBV", units="A/V", kind="config",

@@ -63,7 +63,8 @@ class TransportProbe(LockIn):
     excitation_amplitude = Cpt(Quantity, value=float("nan"), units="A", precision=6,
                                kind="normal", doc="ac excitation current amplitude (peak)")
     excitation_gain = Cpt(Quantity, value=float("nan"), units="A/V", kind="config",
-                          doc="V-to-I converter: A rms per V rms of sine out")
+                          doc="V-to-I converter: A rms per V rms of sine out, copied by the "
+                          "station from the environment's ExciteGain_RBV")
     bias = FCpt(CurrentSource, "{bias_source_prefix}", kind="normal", doc="dc bias source")
 
     def __init__(self, prefix: str = "", *, bias_source_prefix: str, name: str, **kwargs):
