@@ -54,3 +54,11 @@ def test_a_signal_refuses_what_epics_cannot_serve():
         Signal("X", SETTING, ENUM, "no choices")
     with pytest.raises(ValueError, match="low < high"):
         Signal("X", SETTING, "float", "empty range", limits=(1.0, 1.0))
+
+
+def test_the_sample_model_knows_the_environments_kinds():
+    # ioc_sim/sample.py still writes its own copy (to import the contract's instead).
+    from ioc_sim import sample
+
+    assert sample.SAMPLE_KINDS == environment.SAMPLE_KINDS
+    assert sample.CONTACT_KINDS == environment.CONTACT_KINDS
