@@ -93,7 +93,7 @@ INPUT = (
 RECORDS = (
     Signal("read", ACTION, INT, "Process: read every input and heater", record="seq"),
     Signal("readAll", ACTION, INT, "Process: read every setting", record="seq"),
-    Signal("serial", ACTION, STRING, "The controller's serial port", record="asyn"),
+    Signal("serial", READBACK, STRING, "The controller's serial port", record="asyn"),
 )
 """The module's own records (scan and processing, the asyn port), whose fields clients use."""
 

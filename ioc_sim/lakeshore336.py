@@ -43,6 +43,7 @@ from ioc_sim.putchecks import (
     finite_in_range,
     guarded,
     served,
+    served_action,
     served_setting,
 )
 
@@ -186,8 +187,8 @@ class LakeShore336(InstrumentGroup):
     gain_d, gain_d_rbv = served_setting(LOOP1["D1"], 0.0)
     ramp_rate, ramp_rate_rbv = served_setting(LOOP1["RampR1"], 1.0)
     ramp_enabled, ramp_enabled_rbv = served_setting(LOOP1["OnRamp1"], "Off")
-    read = served(RECORD["read"], 0)
-    read_all = served(RECORD["readAll"], 0)
+    read = served_action(RECORD["read"], 0)
+    read_all = served_action(RECORD["readAll"], 0)
     serial = served(RECORD["serial"], "")
 
     @property

@@ -188,6 +188,16 @@ def served(signal: Signal, value, prefix: str = "") -> pvproperty:
     return readback(prefix + signal.suffix, _initial(signal, value), **kwargs)
 
 
+def served_action(signal: Signal, value, prefix: str = "") -> pvproperty:
+    """A contract action whose putter takes what the contract allows, and does nothing else."""
+
+    @guarded
+    async def putter(group, instance, value):
+        return checked(signal, value, instance.pvname)
+
+    return served(signal, value, prefix).putter(putter)
+
+
 def served_setting(signal: Signal, value) -> tuple[pvproperty, pvproperty]:
     """A contract setting's PV and its ``_RBV``, both starting at ``value``."""
     if signal.role != SETTING:

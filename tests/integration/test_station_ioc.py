@@ -74,6 +74,40 @@ def test_every_instrument_answers_through_pyepics_and_caproto(fast_station, capr
     assert 4.0 < by_caproto[f"{prefix}TC:IN1"] < 4.5
 
 
+def test_record_fields_carry_the_contracts_units_limits_and_descriptions(fast_station):
+    prefix = fast_station.prefix
+    texts = {suffix: get(f"{prefix}{suffix}", as_string=True) for suffix in (
+        "TC:IN2.EGU", "TC:IN2.DESC", "TC:IN2:Kelvin.EGU", "LIA1:FREQ.EGU")}
+    assert texts == {"TC:IN2.EGU": "K", "TC:IN2.DESC": "Input B in its display units",
+                     "TC:IN2:Kelvin.EGU": "K", "LIA1:FREQ.EGU": "Hz"}
+    numbers = {suffix: get(f"{prefix}{suffix}") for suffix in (
+        "TC:OUT1:SP.DRVH", "TC:OUT1:SP.DRVL", "TC:OUT1:SP.PREC", "TC:HTR1.HOPR", "SRC:Curr.DRVL")}
+    assert numbers == {"TC:OUT1:SP.DRVH": 325.0, "TC:OUT1:SP.DRVL": 0.0, "TC:OUT1:SP.PREC": 3,
+                       "TC:HTR1.HOPR": 100.0, "SRC:Curr.DRVL": -1.05}
+
+
+def test_loop_2_and_inputs_c_d_are_served_idle(fast_station):
+    prefix = fast_station.prefix
+    put(f"{prefix}TC:OUT2:SP", 40.0)
+    put(f"{prefix}TC:HTR2:Range", "High")
+    assert get(f"{prefix}TC:OUT2:SP_RBV") == pytest.approx(40.0)
+    assert get(f"{prefix}TC:HTR2:Range_RBV", as_string=True) == "High"
+    assert get(f"{prefix}TC:HTR2") == 0.0
+    assert get(f"{prefix}TC:IN3:Kelvin") == pytest.approx(4.2)
+    assert get(f"{prefix}TC:IN4:Name_RBV", as_string=True) == "Input D"
+    message = _refusal(f"{prefix}TC:RampR2", 500.0, ChannelType.DOUBLE)
+    assert "500 K/min is outside the allowed range 0.1 to 100 K/min" in message
+    try:
+        # Input C above its limit turns every heater off, loop 2's too, and keeps it off.
+        put(f"{prefix}TC:IN3:TLimit", 1.0)
+        wait_for(lambda: get(f"{prefix}TC:HTR2:Range_RBV", as_string=True) == "Off", 5.0,
+                 "loop 2's heater to go off")
+        assert "input 3 reads 4.200 K" in _refusal(f"{prefix}TC:HTR2:Range", "High",
+                                                   ChannelType.STRING)
+    finally:
+        put(f"{prefix}TC:IN3:TLimit", 0.0)
+
+
 def test_controller_ramps_at_the_set_rate(fast_station):
     prefix = fast_station.prefix
     put(f"{prefix}TC:HTR1:Range", "High")
