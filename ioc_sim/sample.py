@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from instruments.environment import CONTACT_KINDS, SAMPLE_KINDS
 from ioc_sim.physics import (
     LEAD,
     MAGNESIUM_DIBORIDE,
@@ -46,8 +47,6 @@ from ioc_sim.physics import (
 )
 from ioc_sim.physics import superconducting_fraction as surviving_fraction
 
-SAMPLE_KINDS = ("pure_mg", "mg_mgo", "pb", "nb", "mgb2")
-CONTACT_KINDS = ("core", "surface")
 REFERENCES = {"pb": LEAD, "nb": NIOBIUM, "mgb2": MAGNESIUM_DIBORIDE}
 
 LIQUID_NITROGEN_TEMPERATURE = 77.0

@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from instruments import environment, lakeshore336
 from plans.policy import (
     HOLD_MARGIN,
     RESUME_MARGIN,
@@ -58,9 +59,9 @@ ORPHAN_EXIT_AFTER = 30.0
 """Wall seconds without the station answering after which an orphaned watchdog exits."""
 REPEAT_ACTION_AFTER = 0.5
 """Wall seconds after an action before the watchdog acts again if the heater came back on."""
-DEFAULT_ENUMS = {"heater_range": ("Off", "Low", "Medium", "High"),
-                 "mode": ("Off", "Closed Loop", "Zone", "Open Loop"),
-                 "exposing": ("No", "Yes")}
+DEFAULT_ENUMS = {"heater_range": lakeshore336.HEATER_RANGES,
+                 "mode": lakeshore336.CONTROL_MODES,
+                 "exposing": environment.NO_YES}
 """Enum strings until the IOC's own are read (those of the LakeShore 336 and the simulator)."""
 READY_TIMEOUT = 30.0
 """Wall seconds :func:`start_watchdog` waits for the watchdog to connect."""

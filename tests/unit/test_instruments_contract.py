@@ -57,7 +57,6 @@ def test_a_signal_refuses_what_epics_cannot_serve():
 
 
 def test_the_sample_model_knows_the_environments_kinds():
-    # ioc_sim/sample.py still writes its own copy (to import the contract's instead).
     from ioc_sim import sample
 
     assert sample.SAMPLE_KINDS == environment.SAMPLE_KINDS
