@@ -67,6 +67,11 @@ BENCHMARKS = (
     Benchmark("sim_speed", quick_arguments=["--quick"]),
     Benchmark("ioc_cpu", arguments=["--seconds", "10"], quick_arguments=["--seconds", "5"]),
     Benchmark("tiled_write_read", quick_arguments=["--events", "100", "--points", "8"]),
+    Benchmark("reading_cost", quick_arguments=["--readings", "8"]),
+    Benchmark("safety_overshoot", quick_arguments=["--speedups", "60", "1000"]),
+    Benchmark("reconnect_time", arguments=["--both"],
+              quick_arguments=["--both", "--outages", "1", "3"]),
+    Benchmark("tiled_server_cpu", quick_arguments=["--points", "40", "--table-events", "2000"]),
     Benchmark("qcodes_peer", quick_arguments=["--quick"], optional=True),
 )
 

@@ -13,12 +13,17 @@ followed until the sample has cooled again. Three set-ups:
 The layer that stopped it is the first to put the heater Off (the guard's cut
 from its monitor callback, the watchdog's logged action, else the controller).
 
-Run: ``.venv/bin/python benchmarks/safety_overshoot.py [--speedups 1 20 60 ...]``.
+Run: ``.venv/bin/python benchmarks/safety_overshoot.py [--speedups 1 20 60 ...]
+[--setups all idle tlimit] [--json PATH]``; with ``--json`` it writes the figures for
+``benchmarks/run_all.py``.  The target (issue 12): the sample stays below its limit with
+the station's layers (``all`` and ``idle``); the controller's limit alone trips at the
+limit itself, so its row is shown without a target.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -31,27 +36,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from plans.policy import GUARD_MARGIN  # noqa: E402
 from tcstation.ioc_process import (  # noqa: E402
     SimulatedStationProcess,
     free_port,
     loopback_client_environment,
 )
 
-PORT = free_port()
-os.environ.update(loopback_client_environment(PORT))
-
-import epics  # noqa: E402
-from bluesky import RunEngine  # noqa: E402
-from bluesky import plan_stubs as bps  # noqa: E402
-from bluesky import preprocessors as bpp  # noqa: E402
-
-from devices.station import build_station  # noqa: E402
-from plans.policy import GUARD_MARGIN  # noqa: E402
-from plans.safety import SampleTemperatureGuard  # noqa: E402
-from tcstation.watchdog import start_watchdog  # noqa: E402
-
 DEFAULT_SPEEDUPS = (1.0, 20.0, 60.0, 120.0, 300.0, 1000.0)
 SETUPS = ("all", "idle", "tlimit")
+STATION_SETUPS = ("all", "idle")
+"""The set-ups that are the station as it runs: the target applies to them."""
+SETUP_NAMES = {"all": "plan running (guard, watchdog, TLIMIT)",
+               "idle": "no plan (watchdog, TLIMIT)", "tlimit": "controller TLIMIT alone"}
 COOLED_FOR = 150.0
 """Simulated seconds the sample is followed after the heater went off."""
 
@@ -88,9 +85,19 @@ def watchdog_action_time(log: Path) -> float | None:
     return None
 
 
-def run_case(speedup: float, setup: str, scratch: Path) -> dict:
+def run_case(speedup: float, setup: str, scratch: Path, port: int) -> dict:
+    # After main has set the CA environment: libca and ophyd read it once.
+    import epics
+    from bluesky import RunEngine
+    from bluesky import plan_stubs as bps
+    from bluesky import preprocessors as bpp
+
+    from devices.station import build_station
+    from plans.safety import SampleTemperatureGuard
+    from tcstation.watchdog import start_watchdog
+
     prefix = f"SO{uuid.uuid4().hex[:6]}:"
-    ioc = SimulatedStationProcess(prefix, PORT, speedup=speedup, noise=True, seed=1,
+    ioc = SimulatedStationProcess(prefix, port, speedup=speedup, noise=True, seed=1,
                                   log_path=scratch / f"{prefix[:-1]}.log")
     with ioc:
         station = build_station(prefix).connect(timeout=20.0)
@@ -171,18 +178,77 @@ def run_case(speedup: float, setup: str, scratch: Path) -> dict:
             "limit": limit, "layer": layer, "wall": wall}
 
 
+def figures(rows: list[dict]) -> list[dict]:
+    """The rows for the combined table (``benchmarks/run_all.py``) from ``run_case``'s results.
+
+    First, over the station's set-ups (``all``, ``idle``), the largest overshoot above the trip
+    point, with the layer that stopped it, against the target that the sample stays below its
+    limit at every speed-up; then one row per set-up, its worst case (a detail).
+    """
+    if not rows:
+        return []
+    limit = rows[0]["limit"]
+    trip_point = limit - GUARD_MARGIN
+    speedups = sorted({row["speedup"] for row in rows})
+    span = f"speed-ups {speedups[0]:g} to {speedups[-1]:g}" if len(speedups) > 1 else \
+        f"speed-up {speedups[0]:g}"
+    conditions = (f"heater runaway from base (open loop, 100 % on High); limit {limit:g} K, "
+                  f"trip point {trip_point:g} K; {span}")
+
+    def describe(row: dict) -> str:
+        return (f"{row['overshoot']:+.2f} K above the trip point (sample peak "
+                f"{row['sample_peak']:.2f} K, {row['sample_peak'] - limit:+.2f} K from the limit) "
+                f"at {row['speedup']:g}x, stopped by {row['layer']}")
+
+    result = []
+    station = [row for row in rows if row["setup"] in STATION_SETUPS]
+    if station:
+        worst = max(station, key=lambda row: row["overshoot"])
+        over = [row for row in station if row["sample_peak"] >= limit]
+        figure = {"what": "largest sample overshoot above the trip point, station's layers",
+                  "value": worst["overshoot"], "text": describe(worst),
+                  "conditions": conditions + "; set-ups: " + ", ".join(
+                      SETUP_NAMES[setup] for setup in STATION_SETUPS
+                      if any(row["setup"] == setup for row in station)),
+                  "target": f"sample below its limit ({limit:g} K)", "met": not over}
+        if over:
+            figure["note"] = "the sample reached its limit in " + "; ".join(
+                f"{row['setup']} at {row['speedup']:g}x ({row['sample_peak']:.2f} K, stopped by "
+                f"{row['layer']})" for row in over)
+        result.append(figure)
+    for setup in SETUPS:
+        cases = [row for row in rows if row["setup"] == setup]
+        if not cases:
+            continue
+        worst = max(cases, key=lambda row: row["overshoot"])
+        layers = ", ".join(sorted({row["layer"] for row in cases}))
+        tried = ", ".join(f"{row['speedup']:g}" for row in cases)
+        figure = {"what": f"worst overshoot, {SETUP_NAMES[setup]}", "value": worst["overshoot"],
+                  "text": describe(worst),
+                  "conditions": f"speed-ups {tried}; stopped by {layers}"}
+        if setup in STATION_SETUPS:
+            figure.update({"target": f"sample below its limit ({limit:g} K)",
+                           "met": all(row["sample_peak"] < limit for row in cases),
+                           "detail": True})
+        result.append(figure)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speedups", type=float, nargs="+", default=DEFAULT_SPEEDUPS)
     parser.add_argument("--setups", nargs="+", default=SETUPS, choices=SETUPS)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
+    port = free_port()
+    os.environ.update(loopback_client_environment(port))
     rows = []
     with tempfile.TemporaryDirectory(prefix="safety-overshoot-") as scratch:
         for speedup in args.speedups:
             # At 1x a runaway from base takes a wall minute: one set-up only.
             setups = ("all",) if speedup < 2 else args.setups
             for setup in setups:
-                row = run_case(speedup, setup, Path(scratch))
+                row = run_case(speedup, setup, Path(scratch), port)
                 rows.append(row)
                 print(f"  {speedup:6g}x {setup:7s} sample peak {row['sample_peak']:7.2f} K "
                       f"({row['layer']})", flush=True)
@@ -199,6 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(rows, key=lambda row: row["overshoot"])
     print(f"largest sample overshoot above the trip point: {worst['overshoot']:+.2f} K at "
           f"{worst['speedup']:g}x ({worst['setup']}, stopped by {worst['layer']})")
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "benchmark": "safety_overshoot",
+            "title": "Safety: overshoot of a heater runaway",
+            "conditions": f"speed-ups {', '.join(f'{s:g}' for s in args.speedups)}; set-ups "
+                          f"{', '.join(args.setups)} (1x: all only)",
+            "figures": figures(rows),
+            "details": rows,
+        }, indent=2))
     return 0
 
 

@@ -86,3 +86,99 @@ def test_the_missed_helium_note_gives_the_rate_that_would_work():
     assert "a point every 0.80 K at 1.5 K/min" in note
     assert "ramp at <= 1.25 K/min" in note
     assert "it never slowed" in note
+
+
+reading_cost = load("reading_cost")
+safety_overshoot = load("safety_overshoot")
+reconnect_time = load("reconnect_time")
+tiled_server_cpu = load("tiled_server_cpu")
+
+
+def readings(transport_s: float, wall_ms: float = 20.0) -> dict:
+    return {"transport": {"wall_ms_mean": wall_ms, "wall_ms_median": wall_ms,
+                          "simulated_s": transport_s},
+            "susceptibility": {"wall_ms_mean": 9.0, "wall_ms_median": 8.0, "simulated_s": 2.1}}
+
+
+def test_the_reading_cost_target_is_the_transport_reading_at_120x_beyond_its_settle():
+    results = {"readings": 24, "speedups": {"60": readings(2.3), "120": readings(3.6, 12.5),
+                                            "600": readings(9.0)}}
+    rows = reading_cost.figures(results)
+    assert len(rows) == 6
+    targeted = [row for row in rows if "target" in row]
+    assert len(targeted) == 1
+    row = targeted[0]
+    assert "120x" in row["what"] and row["target"] == "<= 1.2 s"
+    assert math.isclose(row["value"], 1.5) and row["met"] is False
+    # 1.5 simulated s at 120x: 12.5 ms of wall time outside the settle; 10 ms would do
+    assert "12.5 ms of wall time" in row["note"] and "at most 10.0 ms" in row["note"]
+    assert "12.5 ms wall" in row["text"]
+    results["speedups"]["120"] = readings(3.2)
+    row = next(row for row in reading_cost.figures(results) if "target" in row)
+    assert row["met"] is True and "note" not in row
+    chi = next(row for row in rows if row["what"] == "susceptibility reading at 600x")
+    assert "2.10 simulated s" in chi["text"] and "target" not in chi
+
+
+def case(speedup: float, setup: str, peak: float, layer: str) -> dict:
+    return {"speedup": speedup, "setup": setup, "sample_peak": peak, "stage_peak": peak + 1.0,
+            "overshoot": peak - (77.0 - safety_overshoot.GUARD_MARGIN), "limit": 77.0,
+            "layer": layer, "wall": 5.0}
+
+
+def test_the_overshoot_headline_is_the_worst_of_the_station_set_ups_with_its_layer():
+    rows = [case(1.0, "all", 76.6, "guard"), case(60.0, "all", 76.7, "guard"),
+            case(60.0, "idle", 76.9, "watchdog"), case(1000.0, "tlimit", 78.5,
+                                                       "controller TLIMIT")]
+    figures = safety_overshoot.figures(rows)
+    headline = figures[0]
+    assert headline["met"] is True and "detail" not in headline
+    assert math.isclose(headline["value"], 76.9 - 76.5)
+    assert "at 60x, stopped by watchdog" in headline["text"]
+    assert "speed-ups 1 to 1000" in headline["conditions"]
+    tlimit = next(row for row in figures if "TLIMIT alone" in row["what"])
+    assert "target" not in tlimit and "+1.50 K from the limit" in tlimit["text"]
+    idle = next(row for row in figures if "no plan" in row["what"])
+    assert idle["detail"] is True and idle["met"] is True
+    rows.append(case(1000.0, "idle", 77.3, "controller TLIMIT"))
+    headline = safety_overshoot.figures(rows)[0]
+    assert headline["met"] is False
+    assert "idle at 1000x (77.30 K, stopped by controller TLIMIT)" in headline["note"]
+    assert safety_overshoot.figures([]) == []
+
+
+def test_the_reconnection_target_is_on_the_renewal_row_only():
+    outages = [{"outage": 1.0, "reconnected": 0.4, "phase": 3.0, "fresh_channel": 0.05},
+               {"outage": 3.0, "reconnected": 1.1, "phase": 5.0, "fresh_channel": 0.07}]
+    renewal = reconnect_time.figure(outages, renewal=True)
+    assert renewal["met"] is True and renewal["value"] == 1.1
+    assert "slowest 1.10 s, median 0.75 s over 2 outages" in renewal["text"]
+    assert "outages of 1, 3 s" in renewal["conditions"]
+    slow = reconnect_time.figure([{**outages[0], "reconnected": 6.2}], renewal=True)
+    assert slow["met"] is False and "beacon" in slow["note"]
+    plain = reconnect_time.figure([{**outages[0], "reconnected": 6.2}], renewal=False)
+    assert "target" not in plain and "governor" in plain["note"]
+    assert "no outage" in reconnect_time.figure([], renewal=True)["text"]
+
+
+def server(batch_size: int, cpu: float, max_delay: float) -> dict:
+    return {"label": f"batch {batch_size}", "batch_size": batch_size, "cpu_per_event": cpu,
+            "idle_rate": 0.01, "median_delay": max_delay / 2, "max_delay": max_delay,
+            "seen": "40/40"}
+
+
+def test_the_tiled_figures_hold_readability_and_the_live_table_to_their_targets():
+    table = {"callback_median": 40e-6, "callback_max": 0.02, "refreshes": 12,
+             "full_table": 1.8, "points": 5000}
+    rows = tiled_server_cpu.figures([server(1, 0.052, 0.3), server(10, 0.006, 0.9)], table,
+                                    120, 0.11)
+    before, now, live = rows
+    assert "target" not in before and "52.0 ms CPU/event (47 % of a core)" in before["text"]
+    assert now["met"] is True and math.isclose(now["value"], 6.0)
+    assert live["met"] is True and "median 40 us, max 20.0 ms" in live["text"]
+    late = tiled_server_cpu.figures([server(10, 0.006, 2.4)], {**table, "callback_max": 0.5},
+                                    120, 0.11)
+    assert late[0]["met"] is False and "2.40 s to be readable" in late[0]["note"]
+    assert late[1]["met"] is False and "0.28 of the full table" in late[1]["note"]
+    unseen = tiled_server_cpu.figures([server(10, 0.006, float("nan"))], table, 120, 0.11)
+    assert unseen[0]["met"] is False and "no event was seen" in unseen[0]["note"]
