@@ -195,10 +195,14 @@ def figures(rows: list[dict]) -> list[dict]:
     conditions = (f"heater runaway from base (open loop, 100 % on High); limit {limit:g} K, "
                   f"trip point {trip_point:g} K; {span}")
 
+    def relative(difference: float, point: str) -> str:
+        return f"{abs(difference):.2f} K {'above' if difference > 0 else 'below'} {point}"
+
     def describe(row: dict) -> str:
-        return (f"{row['overshoot']:+.2f} K above the trip point (sample peak "
-                f"{row['sample_peak']:.2f} K, {row['sample_peak'] - limit:+.2f} K from the limit) "
-                f"at {row['speedup']:g}x, stopped by {row['layer']}")
+        return (f"sample peak {row['sample_peak']:.2f} K, "
+                f"{relative(row['overshoot'], 'the trip point')} "
+                f"({relative(row['sample_peak'] - limit, 'the limit')}) at {row['speedup']:g}x, "
+                f"stopped by {row['layer']}")
 
     result = []
     station = [row for row in rows if row["setup"] in STATION_SETUPS]

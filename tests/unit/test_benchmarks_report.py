@@ -137,7 +137,9 @@ def test_the_overshoot_headline_is_the_worst_of_the_station_set_ups_with_its_lay
     assert "at 60x, stopped by watchdog" in headline["text"]
     assert "speed-ups 1 to 1000" in headline["conditions"]
     tlimit = next(row for row in figures if "TLIMIT alone" in row["what"])
-    assert "target" not in tlimit and "+1.50 K from the limit" in tlimit["text"]
+    assert "target" not in tlimit and "(1.50 K above the limit)" in tlimit["text"]
+    assert "sample peak 76.90 K, 0.40 K above the trip point (0.10 K below the limit)" in \
+        headline["text"]
     idle = next(row for row in figures if "no plan" in row["what"])
     assert idle["detail"] is True and idle["met"] is True
     rows.append(case(1000.0, "idle", 77.3, "controller TLIMIT"))
