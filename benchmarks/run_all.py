@@ -6,8 +6,10 @@ comes), its standard error to ``LOG_DIR/<script>.err``.  ``tcstation demo``
 is timed as ``make demo`` runs it (fresh data directory, output to
 ``LOG_DIR/demo.log``).  At the end one table carries every figure with the
 date and the machine, and for each target (overhead per point within 1.5x of
-the floor, four curves in one ramp within 0.2 K, ``make demo`` under 5 min)
-whether it is met and, if not, why.
+the floor, four curves in one ramp within 0.2 K, a transport reading at 120x at
+most 1.2 simulated s beyond its settle, the sample below its limit in a heater
+runaway, reconnection and Tiled's readability within about 1 s, ``make demo``
+under 5 min) whether it is met and, if not, why.
 
 The JSON a script writes (``--json PATH``)::
 
