@@ -163,7 +163,8 @@ def figures(results: dict) -> list[dict]:
             figure = {"what": f"transport reading at {speedup:g}x, simulated s beyond its "
                               f"{SETTLE:g} s settle",
                       "value": beyond,
-                      "text": f"{beyond:.2f} s ({simulated:.2f} simulated s a reading; "
+                      "text": f"{abs(beyond) if abs(beyond) < 0.005 else beyond:.2f} s "
+                              f"({simulated:.2f} simulated s a reading; "
                               f"{wall:.1f} ms wall, median {row['wall_ms_median']:.1f})",
                       "conditions": conditions + f"; bias stepped through "
                                     f"{', '.join(f'{1e3 * b:.0f}' for b in BIASES)} mA"}

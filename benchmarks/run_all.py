@@ -73,7 +73,7 @@ BENCHMARKS = (
     Benchmark("safety_overshoot", quick_arguments=["--speedups", "60", "1000"]),
     Benchmark("reconnect_time", arguments=["--both"],
               quick_arguments=["--both", "--outages", "1", "3"]),
-    Benchmark("tiled_server_cpu", quick_arguments=["--points", "40", "--table-events", "2000"]),
+    Benchmark("tiled_server_cpu", quick_arguments=["--points", "40"]),
     Benchmark("qcodes_peer", quick_arguments=["--quick"], optional=True),
 )
 

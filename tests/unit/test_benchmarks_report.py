@@ -116,6 +116,9 @@ def test_the_reading_cost_target_is_the_transport_reading_at_120x_beyond_its_set
     results["speedups"]["120"] = readings(3.2)
     row = next(row for row in reading_cost.figures(results) if "target" in row)
     assert row["met"] is True and "note" not in row
+    results["speedups"]["120"] = readings(2.1 - 1e-4)
+    assert next(row for row in reading_cost.figures(results)
+                if "target" in row)["text"].startswith("0.00 s (2.10 simulated s")
     chi = next(row for row in rows if row["what"] == "susceptibility reading at 600x")
     assert "2.10 simulated s" in chi["text"] and "target" not in chi
 
