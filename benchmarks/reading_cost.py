@@ -7,7 +7,12 @@ fresh reading after it) and read it.  A susceptibility reading is a trigger and
 a read of the susceptometer's lock-in.  Both go through the station's ophyd
 devices (``devices.station.build_station``) against the simulated IOC in a
 subprocess, without a RunEngine, so the figures are the instruments' and the
-IOC's, not the plan's.
+IOC's, not the plan's; ``transport_plan`` is the same transport reading as a
+transport ramp takes its points, in a RunEngine run (checkpoint, bias move,
+``trigger_and_read`` of the lock-in, the cryostat and the temperature estimate,
+the sample temperature read once a cycle of biases), without subscribers.  The
+target (issue 13), at most 1.2 simulated s beyond the settle at 120x, is judged
+on ``transport_plan``: the reading a ramp pays for.
 
 Simulated time is ``SIM:Time_RBV`` before and after a batch of readings, over
 the number of readings (a tick of the simulation is 1/60 s of wall time, up to
@@ -91,7 +96,36 @@ def batch(prefix: str, reading, readings: int) -> dict:
             "simulated_s": simulated}
 
 
+def plan_batch(run_engine, station, prefix: str, readings: int) -> dict:
+    """A transport ramp's points in a RunEngine run (no subscribers), timed as ``batch``."""
+    from bluesky import plan_stubs as bps
+    from bluesky import preprocessors as bpp
+
+    detectors = [station.transport, station.cryostat, station.transport_temperature]
+    walls: list[float] = []
+    clocks: list[float] = []
+
+    @bpp.run_decorator(md={"plan_name": "reading_cost"})
+    def points():
+        clocks.append(clock(prefix))
+        for k in range(readings):
+            started = time.perf_counter()
+            yield from bps.checkpoint()
+            yield from bps.mv(station.bias_source, BIASES[k % len(BIASES)])
+            yield from bps.trigger_and_read(detectors)
+            if k % len(BIASES) == len(BIASES) - 1:  # the ramp's check once a cycle
+                yield from bps.rd(station.cryostat.sample_temperature)
+            walls.append(time.perf_counter() - started)
+        clocks.append(clock(prefix))
+
+    run_engine(points())
+    return {"wall_ms_mean": 1e3 * statistics.fmean(walls),
+            "wall_ms_median": 1e3 * statistics.median(walls),
+            "simulated_s": (clocks[1] - clocks[0]) / readings}
+
+
 def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
+    from bluesky import RunEngine
 
     from devices.station import build_station
 
@@ -118,6 +152,9 @@ def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
 
         batch(prefix, transport, 4)  # warm-up: connections, caches
         result = {"transport": batch(prefix, transport, readings)}
+        run_engine = RunEngine({})
+        plan_batch(run_engine, station, prefix, 4)
+        result["transport_plan"] = plan_batch(run_engine, station, prefix, readings)
         put(f"{prefix}SRC:Output", "Off")
         put(f"{prefix}ENV:Insert", "susceptometer")
         batch(prefix, susceptibility, 2)
@@ -142,33 +179,38 @@ def table(results: dict) -> str:
 def figures(results: dict) -> list[dict]:
     """The rows for the combined table (``benchmarks/run_all.py``) from ``measure``'s results.
 
-    One row per speed-up and reading; the transport reading at 120x carries the target
-    (at most 1.2 simulated s beyond its settle), a transport reading at another speed-up
-    the same figure without a target.
+    One row per speed-up and reading; the transport reading at 120x in a RunEngine run (the
+    device-only one, if that is all there is) carries the target (at most 1.2 simulated s
+    beyond its settle), the other transport readings the same figure without a target.
     """
     rows = []
     conditions = (f"{results['readings']} readings after a warm-up, station devices without a "
                   f"RunEngine, simulated IOC in a subprocess; lock-in at 300 ms, 12 dB/oct")
     for speedup_key, measured in results["speedups"].items():
         speedup = float(speedup_key)
+        judged = "transport_plan" if "transport_plan" in measured else "transport"
         for kind, row in measured.items():
             wall, simulated = row["wall_ms_mean"], row["simulated_s"]
-            if kind != "transport":
+            if not kind.startswith("transport"):
                 rows.append({"what": f"{kind} reading at {speedup:g}x", "value": simulated,
                              "text": f"{wall:.1f} ms wall (median {row['wall_ms_median']:.1f}),"
                                      f" {simulated:.2f} simulated s",
                              "conditions": conditions})
                 continue
             beyond = simulated - SETTLE
-            figure = {"what": f"transport reading at {speedup:g}x, simulated s beyond its "
-                              f"{SETTLE:g} s settle",
+            plan = kind == "transport_plan"
+            figure = {"what": f"transport reading{' in a RunEngine run' if plan else ''} at "
+                              f"{speedup:g}x, simulated s beyond its {SETTLE:g} s settle",
                       "value": beyond,
                       "text": f"{abs(beyond) if abs(beyond) < 0.005 else beyond:.2f} s "
                               f"({simulated:.2f} simulated s a reading; "
                               f"{wall:.1f} ms wall, median {row['wall_ms_median']:.1f})",
                       "conditions": conditions + f"; bias stepped through "
-                                    f"{', '.join(f'{1e3 * b:.0f}' for b in BIASES)} mA"}
-            if speedup == TARGET_SPEEDUP:
+                                    f"{', '.join(f'{1e3 * b:.0f}' for b in BIASES)} mA"
+                                    + ("; a transport ramp's points: checkpoint, bias move, "
+                                       "trigger_and_read of lock-in, cryostat and estimate; "
+                                       "no subscribers" if plan else "; device calls only")}
+            if speedup == TARGET_SPEEDUP and kind == judged:
                 figure["target"] = f"<= {TARGET_BEYOND_SETTLE:g} s"
                 figure["met"] = beyond <= TARGET_BEYOND_SETTLE
                 if not figure["met"]:

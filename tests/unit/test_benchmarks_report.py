@@ -190,3 +190,14 @@ def test_the_tiled_figures_hold_readability_and_the_live_table_to_their_targets(
     assert late[1]["met"] is False and "0.28 of the full table" in late[1]["note"]
     unseen = tiled_server_cpu.figures([server(10, 0.006, float("nan"))], table, 120, 0.11)
     assert unseen[0]["met"] is False and "no event was seen" in unseen[0]["note"]
+
+
+def test_the_reading_cost_target_moves_to_the_runengine_reading_when_it_is_measured():
+    measured = {**readings(2.2), "transport_plan": {"wall_ms_mean": 30.0, "wall_ms_median": 28.0,
+                                                   "simulated_s": 3.4}}
+    rows = reading_cost.figures({"readings": 24, "speedups": {"120": measured}})
+    targeted = [row for row in rows if "target" in row]
+    assert len(targeted) == 1 and "in a RunEngine run at 120x" in targeted[0]["what"]
+    assert targeted[0]["met"] is False and "no subscribers" in targeted[0]["conditions"]
+    device = next(row for row in rows if row["what"].startswith("transport reading at 120x"))
+    assert "target" not in device and "device calls only" in device["conditions"]
