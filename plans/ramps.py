@@ -44,7 +44,7 @@ READING_OVERHEAD = 0.02
 """Wall seconds a reading spends outside the lock-in's settle (bias put and confirmation,
 Channel Access, software) that count as physical time: on the simulator the settle itself
 costs next to no wall time (the clock asks the IOC to run to its end), and the rest counts
-at the speed-up: 1.4 to 1.8 simulated s beyond the settle at 120x, 0 to 0.4 s at 60x
+at the speed-up: 0.1 to 1.8 simulated s beyond the settle at 120x, 0.2 to 0.4 s at 60x
 (benchmarks/reading_cost.py, 2026-12-02, 2-core machine). A lock-in device with a
 ``reading_overhead`` attribute (its own measurement) overrides it."""
 

@@ -23,7 +23,7 @@ from tcstation.storage_config import private_directory
 
 DEFAULT_SPEEDUP = 60.0
 """Simulated seconds per wall second between waits: a lock-in's settle runs at full speed
-(``SIM:WakeAt``), so a transport reading costs its 2.1 s settle plus 0 to 0.4 s at 60x and
+(``SIM:WakeAt``), so a transport reading costs its 2.1 s settle plus 0.2 to 0.4 s at 60x and
 every ramp runs at the source's own rates, 4.5 to 70 K at 1.5 K/min."""
 DEFAULT_DATA_DIR = Path("var") / "demo"
 
