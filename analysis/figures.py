@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from analysis.transitions import Transition
+from tcstation.analysis.transitions import Transition
 
 SusceptibilityCurve = tuple[ArrayLike, ArrayLike, ArrayLike]
 """(sample temperature in K, 4 pi chi', 4 pi chi'')."""

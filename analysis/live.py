@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from analysis.transitions import find_susceptibility_transition, transitions_by_bias
+from tcstation.analysis.transitions import find_susceptibility_transition, transitions_by_bias
 
 logger = logging.getLogger(__name__)
 

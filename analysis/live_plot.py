@@ -2,7 +2,7 @@
 
 :class:`LiveCurves` is a bluesky document callback for the IPython session. A
 run whose start document names its ``fields`` (temperature, signal and, for
-transport, bias: every ramp of :mod:`plans.ramps` does) gets a figure; each
+transport, bias: every ramp of :mod:`tcstation.plans.ramps` does) gets a figure; each
 event adds its point to the line of its bias (rounded to the mA), so one
 interleaved ramp draws four curves at once. Other runs are ignored. With a Qt
 backend the drawing is moved to the main thread (bluesky's ``QtAwareCallback``).

@@ -44,8 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ioc_sim.station import default_tick
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+from tcstation.ioc_sim.station import default_tick
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
 TARGET_ERROR = 0.2  # K
@@ -165,8 +165,8 @@ def measure_way(session, collector: RunCollector, way: Way, plan: Callable[[], G
     """Hold ``start``, run ``plan`` (the way), and fill ``way`` with its cost and onsets."""
     from bluesky import plan_stubs as bps
 
-    from analysis.live import run_transitions
-    from plans.ramps import prepare_cryostat
+    from tcstation.analysis.live import run_transitions
+    from tcstation.plans.ramps import prepare_cryostat
 
     station = session.station
 
@@ -210,9 +210,9 @@ def run(options: argparse.Namespace, prefix: str, port: int, log_dir: Path) -> d
     """All the ways on one IOC; returns the figures' raw material."""
     from bluesky import plan_stubs as bps
 
-    from ioc_sim.sample import SampleModel
-    from plans.maintenance import cool_down
-    from plans.ramps import adaptive_transport_ramp, transport_ramp
+    from tcstation.ioc_sim.sample import SampleModel
+    from tcstation.plans.maintenance import cool_down
+    from tcstation.plans.ramps import adaptive_transport_ramp, transport_ramp
     from tcstation.session import open_session
 
     start, stop = options.span

@@ -132,7 +132,7 @@ class MethodResult:
 
 
 def truth_onsets() -> dict[float, float]:
-    from ioc_sim.sample import SampleModel
+    from tcstation.ioc_sim.sample import SampleModel
 
     model = SampleModel(SAMPLE)
     return {bias: model.true_onsets(bias_current=bias, excitation_amplitude=EXCITATION,
@@ -141,7 +141,7 @@ def truth_onsets() -> dict[float, float]:
 
 def onset_errors(table: dict, truth: dict[float, float]) -> tuple[dict, dict, dict]:
     """Onsets found in a table with columns temperature, dudi, bias; errors; why not found."""
-    from analysis.transitions import transitions_by_bias
+    from tcstation.analysis.transitions import transitions_by_bias
 
     found = transitions_by_bias(table, temperature="temperature", signal="dudi", bias="bias",
                                 bias_tolerance=5e-3)
@@ -366,7 +366,7 @@ def qcodes_instruments(prefix: str, simulated: SimulatedClock, clock: Stopwatch)
 
         def settle_time(self) -> float:
             """Physical seconds to settle after a step (5/7/9/10 time constants)."""
-            from devices import sr830_tables
+            from tcstation.devices import sr830_tables
 
             return sr830_tables.settle_time(int(self.time_constant()), int(self.slope()))
 
@@ -405,7 +405,7 @@ def run_qcodes(prefix: str, conditions: Conditions, truth: dict, database: Path)
     )
     from qcodes.station import Station as QcodesStation
 
-    from devices import sr830_tables
+    from tcstation.devices import sr830_tables
 
     simulated = SimulatedClock(prefix, 1.0 / conditions.speedup)
     clock = Stopwatch()
@@ -499,8 +499,8 @@ def timed_run_engine():
 
 def run_bluesky(prefix: str, conditions: Conditions, truth: dict, adaptive: bool
                 ) -> MethodResult:
-    from devices.station import build_station
-    from plans.ramps import adaptive_transport_ramp, transport_fields, transport_ramp
+    from tcstation.devices.station import build_station
+    from tcstation.plans.ramps import adaptive_transport_ramp, transport_fields, transport_ramp
 
     station = build_station(prefix).connect()
     fields = transport_fields(station)

@@ -127,7 +127,7 @@ def plan_batch(run_engine, station, prefix: str, readings: int) -> dict:
 def measure(speedup: float, port: int, readings: int, log_dir: Path) -> dict:
     from bluesky import RunEngine
 
-    from devices.station import build_station
+    from tcstation.devices.station import build_station
 
     prefix = f"RC{uuid.uuid4().hex[:6]}:"
     with SimulatedStationProcess(prefix, port, speedup=speedup, seed=1,

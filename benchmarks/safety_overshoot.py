@@ -36,12 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from plans.policy import GUARD_MARGIN  # noqa: E402
 from tcstation.ioc_process import (  # noqa: E402
     SimulatedStationProcess,
     free_port,
     loopback_client_environment,
 )
+from tcstation.plans.policy import GUARD_MARGIN  # noqa: E402
 
 DEFAULT_SPEEDUPS = (1.0, 20.0, 60.0, 120.0, 300.0, 1000.0)
 SETUPS = ("all", "idle", "tlimit")
@@ -92,8 +92,8 @@ def run_case(speedup: float, setup: str, scratch: Path, port: int) -> dict:
     from bluesky import plan_stubs as bps
     from bluesky import preprocessors as bpp
 
-    from devices.station import build_station
-    from plans.safety import SampleTemperatureGuard
+    from tcstation.devices.station import build_station
+    from tcstation.plans.safety import SampleTemperatureGuard
     from tcstation.watchdog import start_watchdog
 
     prefix = f"SO{uuid.uuid4().hex[:6]}:"

@@ -153,7 +153,7 @@ def measure(points: int, repeats: int, speedup: float, data_dir: Path, prefix: s
     """Run the three configurations, interleaved ``repeats`` times; return the raw figures."""
     from bluesky import RunEngine
 
-    from plans.ramps import configure_transport, transport_fields
+    from tcstation.plans.ramps import configure_transport, transport_fields
     from tcstation.session import open_session
 
     ioc_log = data_dir / "ioc.log"

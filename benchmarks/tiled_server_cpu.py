@@ -43,11 +43,11 @@ import psutil
 from bluesky import RunEngine
 from ophyd.sim import noisy_det
 
-from analysis.live import LiveTransitions
+from tcstation.analysis.live import LiveTransitions
 from tcstation.storage import LiveTiledWriter, LocalTiledServer, StorageConfig
-from tcstation.storage_spool import DocumentSpool
-from tcstation.storage_tiled import connect
-from tcstation.storage_writer import LIVE_BATCH_SIZE, LIVE_FLUSH_SECONDS
+from tcstation.storage.spool import DocumentSpool
+from tcstation.storage.tiled import connect
+from tcstation.storage.writer import LIVE_BATCH_SIZE, LIVE_FLUSH_SECONDS
 
 READABLE_TARGET = 1.5
 """s: the slowest emission-to-readable delay at the current batching (issue 13: about 1 s)."""

@@ -37,9 +37,9 @@ from ophyd.sim import det, noisy_det
 from tiled.client.utils import ClientError
 
 from tcstation.storage import LiveTiledWriter, LocalTiledServer, StorageConfig, read_stream
-from tcstation.storage_spool import DocumentSpool
-from tcstation.storage_tiled import connect, write_run
-from tcstation.storage_writer import LIVE_BATCH_SIZE
+from tcstation.storage.spool import DocumentSpool
+from tcstation.storage.tiled import connect, write_run
+from tcstation.storage.writer import LIVE_BATCH_SIZE
 
 
 class TimedCallback:

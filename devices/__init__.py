@@ -1,20 +1,20 @@
-"""Ophyd devices of the station; :mod:`devices.station` builds and names them."""
+"""Ophyd devices of the station; :mod:`tcstation.devices.station` builds and names them."""
 
-from devices.clock import SimulationClock, WallClock
-from devices.environment import SampleEnvironment, SimulationDiagnostics
-from devices.lockin import AutorangeError, LockIn, LockInOverloadError
-from devices.signals import SettingRangeError, SettingTimeoutError
-from devices.source import ComplianceError, CurrentLimitError, CurrentSource
-from devices.station import Station, StationConnectionError, build_station
-from devices.susceptometer import Susceptometer
-from devices.temperature import (
+from tcstation.devices.clock import SimulationClock, WallClock
+from tcstation.devices.environment import SampleEnvironment, SimulationDiagnostics
+from tcstation.devices.lockin import AutorangeError, LockIn, LockInOverloadError
+from tcstation.devices.signals import SettingRangeError, SettingTimeoutError
+from tcstation.devices.source import ComplianceError, CurrentLimitError, CurrentSource
+from tcstation.devices.station import Station, StationConnectionError, build_station
+from tcstation.devices.susceptometer import Susceptometer
+from tcstation.devices.temperature import (
     TemperatureController,
     TemperatureLimitError,
     TemperatureMoveInterruptedError,
     TemperatureTimeoutError,
 )
-from devices.transport import TransportProbe
-from devices.waiting import InstrumentOutageError
+from tcstation.devices.transport import TransportProbe
+from tcstation.devices.waiting import InstrumentOutageError
 
 __all__ = [
     "AutorangeError",

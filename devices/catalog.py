@@ -1,7 +1,7 @@
 """Every signal of the station's devices and the PV each one uses, without an IOC.
 
-The station is built from ophyd's fake signals (:mod:`devices.fakes`), so the
-names and kinds are those :func:`devices.station.build_station` gives; the PVs
+The station is built from ophyd's fake signals (:mod:`tcstation.devices.fakes`), so the
+names and kinds are those :func:`tcstation.devices.station.build_station` gives; the PVs
 come from the device classes' components. ``tcstation pv-table`` writes the
 documentation from this, and a unit test compares it with the simulated IOC.
 """
@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from ophyd import Kind
 from ophyd.sim import FakeEpicsSignal, FakeEpicsSignalRO
 
-from devices.environment import SampleEnvironment, SimulationDiagnostics
-from devices.fakes import fake_device
-from devices.signals import FlagMixin, RbvPairMixin
-from devices.station import DEFAULT_PREFIX, Station, station_prefixes
-from devices.susceptometer import Susceptometer
-from devices.temperature import TemperatureController
-from devices.transport import TransportProbe
+from tcstation.devices.environment import SampleEnvironment, SimulationDiagnostics
+from tcstation.devices.fakes import fake_device
+from tcstation.devices.signals import FlagMixin, RbvPairMixin
+from tcstation.devices.station import DEFAULT_PREFIX, Station, station_prefixes
+from tcstation.devices.susceptometer import Susceptometer
+from tcstation.devices.temperature import TemperatureController
+from tcstation.devices.transport import TransportProbe
 
 KIND_NAMES = {Kind.hinted: "hinted", Kind.normal: "read", Kind.config: "config",
               Kind.omitted: "omitted"}
@@ -78,7 +78,8 @@ class DeviceSignal:
 
 
 def fake_station(prefix: str = DEFAULT_PREFIX) -> Station:
-    """The station's devices as :func:`devices.station.build_station` names them, on fakes."""
+    """The station's devices as :func:`~tcstation.devices.station.build_station` names them,
+    on fakes."""
     prefixes = station_prefixes(prefix)
     return Station(
         cryostat=fake_device(TemperatureController, prefixes["cryostat"], name="cryostat"),

@@ -12,7 +12,7 @@ A device never sleeps for a physical time by hand; it asks its clock.
   A wait also asks the simulator for that time (``SIM:WakeAt``), and the
   simulator runs to it at full speed: a physical wait costs next to no wall time.
 
-:meth:`devices.station.Station.connect` gives every timed device the same clock.
+:meth:`tcstation.devices.station.Station.connect` gives every timed device the same clock.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ import numpy as np
 from ophyd import Component as Cpt
 from ophyd import Device
 
-from devices import sr830_tables
-from devices.lockin import LockIn
-from devices.signals import Quantity
-from devices.temperature import TemperatureController
+from tcstation.devices import sr830_tables
+from tcstation.devices.lockin import LockIn
+from tcstation.devices.signals import Quantity
+from tcstation.devices.temperature import TemperatureController
 
 RATE_WINDOW = 60.0
 """Physical seconds of stage history that the ramp rate is fitted over."""

@@ -7,11 +7,11 @@ import threading
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal
 
-from devices.clock import ClockedDevice
-from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting
-from devices.waiting import complete
-from instruments.environment import EXPOSURE_RANGE_MINUTES, FIELD_RANGE_OE
-from instruments.simulation import OFF_ON
+from tcstation.devices.clock import ClockedDevice
+from tcstation.devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting
+from tcstation.devices.waiting import complete
+from tcstation.instruments.environment import EXPOSURE_RANGE_MINUTES, FIELD_RANGE_OE
+from tcstation.instruments.simulation import OFF_ON
 
 
 class SampleEnvironment(ClockedDevice, Device):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ophyd.sim import FakeEpicsSignal, FakeEpicsSignalRO, fake_device_cache, make_fake_device
 
-from devices.signals import (
+from tcstation.devices.signals import (
     CheckedSettingMixin,
     DefaultUnitsMixin,
     EpicsFlag,
@@ -28,7 +28,7 @@ from devices.signals import (
 
 class FakeEpicsSetting(RbvPairMixin, CheckedSettingMixin, PutCompletionSetMixin, DefaultUnitsMixin,
                        FakeEpicsSignal):
-    """:class:`devices.signals.EpicsSetting` without EPICS, with put completion."""
+    """:class:`tcstation.devices.signals.EpicsSetting` without EPICS, with put completion."""
 
     sim_hold_completions = False
 
@@ -55,11 +55,11 @@ class FakeEpicsSetting(RbvPairMixin, CheckedSettingMixin, PutCompletionSetMixin,
 
 
 class FakeEpicsMeasurement(DefaultUnitsMixin, FakeEpicsSignalRO):
-    """:class:`devices.signals.EpicsMeasurement` without EPICS."""
+    """:class:`tcstation.devices.signals.EpicsMeasurement` without EPICS."""
 
 
 class FakeEpicsFlag(FlagMixin, FakeEpicsSignalRO):
-    """:class:`devices.signals.EpicsFlag` without EPICS."""
+    """:class:`tcstation.devices.signals.EpicsFlag` without EPICS."""
 
 
 fake_device_cache.update({

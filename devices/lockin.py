@@ -9,9 +9,9 @@ import time
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus
 
-from devices import sr830_tables
-from devices.clock import ClockedDevice
-from devices.signals import (
+from tcstation.devices import sr830_tables
+from tcstation.devices.clock import ClockedDevice
+from tcstation.devices.signals import (
     ActionSignal,
     BooleanQuantity,
     EpicsFlag,
@@ -19,7 +19,7 @@ from devices.signals import (
     EpicsSetting,
     Quantity,
 )
-from devices.waiting import (
+from tcstation.devices.waiting import (
     OUTAGE_TIMEOUT,
     FreshUpdates,
     InstrumentOutageError,
@@ -107,11 +107,11 @@ class LockIn(ClockedDevice, Device):
     instead. A trigger whose IOC goes away during the wait stays pending while
     the IOC is away, then settles again from the reconnection and finishes on a
     reading taken after it (a RunEngine's rewind may wait on it again); it fails
-    with :class:`~devices.waiting.OutageTimeoutError` only if the IOC is not back
+    with :class:`~tcstation.devices.waiting.OutageTimeoutError` only if the IOC is not back
     within ``outage_timeout`` wall seconds of the outage.
 
     Settle times are physical seconds, measured on the device's clock
-    (:mod:`devices.clock`).
+    (:mod:`tcstation.devices.clock`).
 
     Parameters
     ----------

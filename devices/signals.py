@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from ophyd import EpicsSignal, EpicsSignalRO, Signal
 from ophyd.status import Status
 
-from devices.waiting import complete
+from tcstation.devices.waiting import complete
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,14 @@ import time
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus
 
-from devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting, Quantity
-from devices.waiting import OUTAGE_TIMEOUT, OutageTimeoutError, complete, wait_connected
-from instruments.sourcemeter import CURRENT_LIMIT, CURRENT_RANGE, OFF_ON, VOLTAGE_LIMIT_RANGE
+from tcstation.devices.signals import EpicsFlag, EpicsMeasurement, EpicsSetting, Quantity
+from tcstation.devices.waiting import OUTAGE_TIMEOUT, OutageTimeoutError, complete, wait_connected
+from tcstation.instruments.sourcemeter import (
+    CURRENT_LIMIT,
+    CURRENT_RANGE,
+    OFF_ON,
+    VOLTAGE_LIMIT_RANGE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ class CurrentSource(Device):
     ``compliance_tripped``. A move the IOC's outage interrupts stays pending while
     the IOC is away, then puts again and finishes on measurements after the
     reconnection (a RunEngine's rewind may wait on it again); it fails with
-    :class:`~devices.waiting.OutageTimeoutError` if the IOC is not back within
+    :class:`~tcstation.devices.waiting.OutageTimeoutError` if the IOC is not back within
     ``outage_timeout`` wall seconds, and simply finishes if a newer ``set()``
     superseded it meanwhile.
 

@@ -1,6 +1,6 @@
 """The SR830's discrete settings and the settling of its output filter.
 
-The tables are the contract's (:mod:`instruments.sr830`); the indices are the
+The tables are the contract's (:mod:`tcstation.instruments.sr830`); the indices are the
 instrument's own (SR830 manual, chapter 5): ``SENS i``,
 ``OFLT i`` and ``OFSL i`` take an index into these tables, so a device that
 holds an index can name the setting without asking the IOC.
@@ -8,8 +8,8 @@ holds an index can name the setting without asking the IOC.
 
 from __future__ import annotations
 
-from instruments import sr830
-from instruments.sr830 import (  # noqa: F401 - the tables, by their device-side names
+from tcstation.instruments import sr830
+from tcstation.instruments.sr830 import (  # noqa: F401 - the tables, by their device-side names
     AMPLITUDE_RANGE,
     FREQUENCY_RANGE,
     HARMONIC_RANGE,

@@ -21,7 +21,7 @@ missing; it then copies the sample environment's constants into the devices
 calibration), arms the controller's temperature limit on the sample and the
 stage inputs from the mounted sample's limit (and again whenever a sample is mounted), and
 gives the timed devices one clock: the simulation clock when the simulator
-answers, the wall clock otherwise (:mod:`devices.clock`).
+answers, the wall clock otherwise (:mod:`tcstation.devices.clock`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from pathlib import Path
 
 from ophyd import Device
 
-from devices.clock import SimulationClock, WallClock
-from devices.derived import LagCorrectedTemperature
-from devices.environment import SampleEnvironment, SimulationDiagnostics
-from devices.source import CurrentSource
-from devices.susceptometer import Susceptometer
-from devices.temperature import TemperatureController
-from devices.transport import TransportProbe
+from tcstation.devices.clock import SimulationClock, WallClock
+from tcstation.devices.derived import LagCorrectedTemperature
+from tcstation.devices.environment import SampleEnvironment, SimulationDiagnostics
+from tcstation.devices.source import CurrentSource
+from tcstation.devices.susceptometer import Susceptometer
+from tcstation.devices.temperature import TemperatureController
+from tcstation.devices.transport import TransportProbe
 
 logger = logging.getLogger(__name__)
 

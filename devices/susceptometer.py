@@ -8,8 +8,8 @@ import math
 from ophyd import Component as Cpt
 from ophyd import Signal
 
-from devices.lockin import LockIn
-from devices.signals import Quantity
+from tcstation.devices.lockin import LockIn
+from tcstation.devices.signals import Quantity
 
 DIMENSIONLESS = "dimensionless"
 

@@ -10,10 +10,10 @@ from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignalRO
 from ophyd.status import Status
 
-from devices.clock import ClockedDevice
-from devices.signals import EpicsMeasurement, EpicsSetting, Quantity
-from devices.waiting import ToleranceHold, complete
-from instruments.lakeshore336 import (
+from tcstation.devices.clock import ClockedDevice
+from tcstation.devices.signals import EpicsMeasurement, EpicsSetting, Quantity
+from tcstation.devices.waiting import ToleranceHold, complete
+from tcstation.instruments.lakeshore336 import (
     CONTROL_INPUTS,
     CONTROL_MODES,
     CONTROLLING_MODES,
@@ -24,7 +24,7 @@ from instruments.lakeshore336 import (
     RAMP_RATE_RANGE,
     SETPOINT_RANGE,
 )
-from instruments.lakeshore336 import TEMPERATURE_LIMIT_RANGE as INPUT_LIMIT_RANGE
+from tcstation.instruments.lakeshore336 import TEMPERATURE_LIMIT_RANGE as INPUT_LIMIT_RANGE
 
 SETPOINT_MATCH = 1e-6  # K: the setpoint readback shows the value written
 HOLD_MARGIN = 5.0
@@ -72,7 +72,7 @@ class TemperatureController(ClockedDevice, Device):
     arms on both inputs.
 
     Times (``hold_time``, timeouts) are physical seconds, measured on the
-    device's clock (:mod:`devices.clock`; the hold on the simulation clock when
+    device's clock (:mod:`tcstation.devices.clock`; the hold on the simulation clock when
     there is one).
 
     Parameters

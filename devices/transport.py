@@ -7,9 +7,9 @@ import math
 from ophyd import Component as Cpt
 from ophyd import FormattedComponent as FCpt
 
-from devices.lockin import LockIn
-from devices.signals import Quantity
-from devices.source import CurrentSource
+from tcstation.devices.lockin import LockIn
+from tcstation.devices.signals import Quantity
+from tcstation.devices.source import CurrentSource
 
 
 def dynamic_resistance(x_rms: float, sine_amplitude: float, excitation_gain: float) -> float:

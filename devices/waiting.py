@@ -1,7 +1,7 @@
 """Waiting logic shared by the devices: holds, fresh monitor updates, one-shot statuses.
 
 Every wait here is in wall-clock seconds; devices convert physical seconds with
-their clock (:mod:`devices.clock`) before they get here.
+their clock (:mod:`tcstation.devices.clock`) before they get here.
 """
 
 from __future__ import annotations

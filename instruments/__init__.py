@@ -1,10 +1,10 @@
 """Each instrument's contract, written once: the PVs it serves and what they accept.
 
-One module per instrument kind (:mod:`instruments.lakeshore336`,
-:mod:`instruments.sr830`, :mod:`instruments.sourcemeter`,
-:mod:`instruments.environment`, :mod:`instruments.simulation`), each with its
+One module per instrument kind (:mod:`tcstation.instruments.lakeshore336`,
+:mod:`tcstation.instruments.sr830`, :mod:`tcstation.instruments.sourcemeter`,
+:mod:`tcstation.instruments.environment`, :mod:`tcstation.instruments.simulation`), each with its
 constants (ranges, enum strings) and ``SIGNALS``, a tuple of
-:class:`instruments.signal.Signal`. Plain data: it imports neither caproto nor
+:class:`tcstation.instruments.signal.Signal`. Plain data: it imports neither caproto nor
 ophyd nor anything else of the project. The simulated IOC (``ioc_sim``) serves
 it, the devices (``devices``) take their ranges and choices from it, and
 ``tcstation pv-table`` writes ``docs/pv-table.md`` from it.

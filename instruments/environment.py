@@ -7,7 +7,7 @@ insert's calibration sheet).
 
 from __future__ import annotations
 
-from instruments.signal import ACTION, ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, Signal
+from .signal import ACTION, ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, Signal
 
 KIND = "sample environment"
 

@@ -11,7 +11,7 @@ turns every control output off; 0 = off).
 
 from __future__ import annotations
 
-from instruments.signal import (
+from .signal import (
     ACTION,
     ENUM,
     FLOAT,

@@ -6,7 +6,7 @@ this truth.
 
 from __future__ import annotations
 
-from instruments.signal import ACTION, ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, Signal
+from .signal import ACTION, ENUM, FLOAT, MEASUREMENT, READBACK, SETTING, Signal
 
 KIND = "simulation diagnostics"
 

@@ -5,7 +5,7 @@ The commands are the instrument's SCPI (Keithley 2400 manual, chapter 18).
 
 from __future__ import annotations
 
-from instruments.signal import ENUM, FLOAT, MEASUREMENT, SETTING, Signal
+from .signal import ENUM, FLOAT, MEASUREMENT, SETTING, Signal
 
 KIND = "SourceMeter"
 

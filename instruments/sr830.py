@@ -8,7 +8,7 @@ integers, not enums: Channel Access enums hold at most 16 states.
 
 from __future__ import annotations
 
-from instruments.signal import (
+from .signal import (
     ACTION,
     ENUM,
     FLOAT,

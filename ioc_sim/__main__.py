@@ -2,6 +2,6 @@
 
 import sys
 
-from ioc_sim.station import main
+from tcstation.ioc_sim.station import main
 
 sys.exit(main())

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from instruments import environment as environment_contract
-from instruments import simulation as simulation_contract
-from instruments.environment import (
+from tcstation.instruments import environment as environment_contract
+from tcstation.instruments import simulation as simulation_contract
+from tcstation.instruments.environment import (
     CONTACT_KINDS,
     EXPOSE_ACTIONS,
     EXPOSURE_RANGE_MINUTES,
@@ -21,10 +21,16 @@ from instruments.environment import (
     INSERT_KINDS,
     SAMPLE_KINDS,
 )
-from instruments.signal import by_suffix
-from instruments.simulation import OFF_ON
-from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
-from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, served, served_setting
+from tcstation.instruments.signal import by_suffix
+from tcstation.instruments.simulation import OFF_ON
+from tcstation.ioc_sim.groups import InstrumentGroup, write_changed, write_pair
+from tcstation.ioc_sim.putchecks import (
+    enum_choice,
+    finite_in_range,
+    guarded,
+    served,
+    served_setting,
+)
 
 ENV = by_suffix(environment_contract.SIGNALS)
 SIM = by_suffix(simulation_contract.SIGNALS)

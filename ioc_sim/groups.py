@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ioc_sim.putchecks import CheckedGroup
+from tcstation.ioc_sim.putchecks import CheckedGroup
 
 
 class InstrumentGroup(CheckedGroup):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import expm
 
-from instruments.lakeshore336 import CONTROLLING_MODES
-from instruments.lakeshore336 import INPUTS as LAKESHORE_INPUTS
-from instruments.sr830 import SENSITIVITIES, SLOPES_DB, TIME_CONSTANTS
-from ioc_sim.physics import lockin_noise_bandwidth
+from tcstation.instruments.lakeshore336 import CONTROLLING_MODES
+from tcstation.instruments.lakeshore336 import INPUTS as LAKESHORE_INPUTS
+from tcstation.instruments.sr830 import SENSITIVITIES, SLOPES_DB, TIME_CONSTANTS
+from tcstation.ioc_sim.physics import lockin_noise_bandwidth
 
 # Auto-gain leaves the magnitude below this fraction of full scale.
 AUTO_GAIN_HEADROOM = 0.8

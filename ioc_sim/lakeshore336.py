@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from caproto.server import SubGroup
 
-from instruments import lakeshore336 as contract
-from instruments.lakeshore336 import (
+from tcstation.instruments import lakeshore336 as contract
+from tcstation.instruments.lakeshore336 import (
     CONTROL_INPUTS,
     CONTROL_MODES,
     DERIVATIVE_RANGE,
@@ -33,9 +33,9 @@ from instruments.lakeshore336 import (
     TEMPERATURE_LIMIT_RANGE,
     TEMPERATURE_UNITS,
 )
-from instruments.signal import by_suffix
-from ioc_sim.groups import InstrumentGroup, write_changed, write_pair
-from ioc_sim.putchecks import (
+from tcstation.instruments.signal import by_suffix
+from tcstation.ioc_sim.groups import InstrumentGroup, write_changed, write_pair
+from tcstation.ioc_sim.putchecks import (
     CheckedGroup,
     RefusedPutError,
     checked,

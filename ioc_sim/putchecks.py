@@ -32,7 +32,7 @@ from caproto.server.server import (
     pvspec_type_map_read_only,
 )
 
-from instruments.signal import ENUM, FLOAT, INT, SETTING, STRING, Signal
+from tcstation.instruments.signal import ENUM, FLOAT, INT, SETTING, STRING, Signal
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The sample in the cryostat: physics of :mod:`ioc_sim.physics` plus its history.
+"""The sample in the cryostat: physics of :mod:`tcstation.ioc_sim.physics` plus its history.
 
 :class:`SampleModel` is what the simulated instruments ask for noise-free readings: the
 susceptibility the susceptometer sees, the dU/dI the transport lock-in sees, and the
@@ -10,22 +10,22 @@ Sample kinds
 ``mg_mgo``
     The oxidised Mg ball: Mg core, superconducting interface shell, and the junction
     network seen by contacts on the surface; contacts on the core see the metal only.
-    Degrades above about 200 K (:class:`ioc_sim.physics.Degradation`).
+    Degrades above about 200 K (:class:`tcstation.ioc_sim.physics.Degradation`).
 ``pure_mg``
     An unoxidised Mg ball: eddy currents only. Without an oxide both kinds of contacts touch
     the metal, so transport is the core resistance on either.
 ``pb``, ``nb``, ``mgb2``
     Calibration references, bulk superconducting spheres
-    (:class:`ioc_sim.physics.BulkSuperconductor`). They do not degrade; their response does
-    not depend on the field amplitude, the bias or the contacts.
+    (:class:`tcstation.ioc_sim.physics.BulkSuperconductor`). They do not degrade; their
+    response does not depend on the field amplitude, the bias or the contacts.
 """
 
 import math
 
 import numpy as np
 
-from instruments.environment import CONTACT_KINDS, SAMPLE_KINDS
-from ioc_sim.physics import (
+from tcstation.instruments.environment import CONTACT_KINDS, SAMPLE_KINDS
+from tcstation.ioc_sim.physics import (
     LEAD,
     MAGNESIUM_DIBORIDE,
     NIOBIUM,
@@ -45,7 +45,7 @@ from ioc_sim.physics import (
     percolating_fraction,
     surface_background_resistance,
 )
-from ioc_sim.physics import superconducting_fraction as surviving_fraction
+from tcstation.ioc_sim.physics import superconducting_fraction as surviving_fraction
 
 REFERENCES = {"pb": LEAD, "nb": NIOBIUM, "mgb2": MAGNESIUM_DIBORIDE}
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
-from ioc_sim.sample import SampleModel
+from tcstation.ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
+from tcstation.ioc_sim.sample import SampleModel
 
 ROOM_TEMPERATURE = 295.0
 

@@ -1,6 +1,6 @@
 """SourceMeter-class dc current source (+-1 A) with voltage compliance.
 
-The PVs and their SCPI commands are :mod:`instruments.sourcemeter`'s.
+The PVs and their SCPI commands are :mod:`tcstation.instruments.sourcemeter`'s.
 
 A put posts the measurement it changes at once, before the put completes: a
 client that waits for its put sees the source's response to the new setting.
@@ -8,11 +8,17 @@ client that waits for its put sees the source's response to the new setting.
 
 from __future__ import annotations
 
-from instruments import sourcemeter as contract
-from instruments.signal import by_suffix
-from instruments.sourcemeter import CURRENT_RANGE, OFF_ON, VOLTAGE_LIMIT_RANGE
-from ioc_sim.groups import InstrumentGroup, write_pair
-from ioc_sim.putchecks import enum_choice, finite_in_range, guarded, served, served_setting
+from tcstation.instruments import sourcemeter as contract
+from tcstation.instruments.signal import by_suffix
+from tcstation.instruments.sourcemeter import CURRENT_RANGE, OFF_ON, VOLTAGE_LIMIT_RANGE
+from tcstation.ioc_sim.groups import InstrumentGroup, write_pair
+from tcstation.ioc_sim.putchecks import (
+    enum_choice,
+    finite_in_range,
+    guarded,
+    served,
+    served_setting,
+)
 
 SIGNAL = by_suffix(contract.SIGNALS)
 

@@ -1,4 +1,4 @@
-"""SR830 dual-phase lock-in amplifier, as :mod:`instruments.sr830` declares it.
+"""SR830 dual-phase lock-in amplifier, as :mod:`tcstation.instruments.sr830` declares it.
 
 PV suffixes are the instrument's own remote-command mnemonics with ``_RBV``
 for readbacks; ``docs/pv-table.md`` lists them with their commands.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import cmath
 import math
 
-from instruments import sr830 as contract
-from instruments.signal import by_suffix
-from instruments.sr830 import (
+from tcstation.instruments import sr830 as contract
+from tcstation.instruments.signal import by_suffix
+from tcstation.instruments.sr830 import (
     AMPLITUDE_RANGE,
     FREQUENCY_RANGE,
     HARMONIC_RANGE,
@@ -20,9 +20,9 @@ from instruments.sr830 import (
     SLOPE_NAMES,
     TIME_CONSTANTS,
 )
-from ioc_sim.groups import InstrumentGroup, write_pair
-from ioc_sim.instruments import LockInModel
-from ioc_sim.putchecks import (
+from tcstation.ioc_sim.groups import InstrumentGroup, write_pair
+from tcstation.ioc_sim.instruments import LockInModel
+from tcstation.ioc_sim.putchecks import (
     RefusedPutError,
     enum_choice,
     finite_in_range,

@@ -35,19 +35,19 @@ from pathlib import Path
 
 from caproto.server import SubGroup
 
-from instruments import simulation as simulation_contract
-from instruments.signal import by_suffix
-from instruments.simulation import SPEEDUP_RANGE, TICK_RANGE
-from ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
-from ioc_sim.lakeshore336 import LakeShore336
-from ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, served
-from ioc_sim.sample import SAMPLE_KINDS
-from ioc_sim.server import run
-from ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
-from ioc_sim.sourcemeter import SourceMeter
-from ioc_sim.sr830 import SR830
+from tcstation.instruments import simulation as simulation_contract
+from tcstation.instruments.signal import by_suffix
+from tcstation.instruments.simulation import SPEEDUP_RANGE, TICK_RANGE
+from tcstation.ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
+from tcstation.ioc_sim.lakeshore336 import LakeShore336
+from tcstation.ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, served
+from tcstation.ioc_sim.sample import SAMPLE_KINDS
+from tcstation.ioc_sim.server import run
+from tcstation.ioc_sim.simulation import StationSimulation, restore_simulation, simulation_state
+from tcstation.ioc_sim.sourcemeter import SourceMeter
+from tcstation.ioc_sim.sr830 import SR830
 
-logger = logging.getLogger("ioc_sim")
+logger = logging.getLogger("tcstation.ioc_sim")
 
 DEFAULT_PREFIX = "TCS:"
 DEFAULT_PORT = 5075

@@ -18,7 +18,7 @@ SLOW_RATE = 0.3  # K/min
 
 
 class TransitionSlowdown:
-    """A rate rule for :func:`plans.ramps.transport_ramp` and ``susceptibility_ramp``.
+    """A rate rule for :func:`tcstation.plans.ramps.transport_ramp` and ``susceptibility_ramp``.
 
     Parameters
     ----------

@@ -26,11 +26,11 @@ from types import SimpleNamespace
 
 from bluesky_queueserver import parameter_annotation_decorator
 
-from devices.station import Station
-from instruments.lakeshore336 import SETPOINT_RANGE
-from instruments.sourcemeter import CURRENT_RANGE
-from plans import validation
-from plans.maintenance import (
+from tcstation.devices.station import Station
+from tcstation.instruments.lakeshore336 import SETPOINT_RANGE
+from tcstation.instruments.sourcemeter import CURRENT_RANGE
+from tcstation.plans import validation
+from tcstation.plans.maintenance import (
     SAMPLE_KINDS,
     calibrate_susceptometer,
     check_thermometry,
@@ -38,8 +38,13 @@ from plans.maintenance import (
     expose_to_room_temperature,
     mount_sample,
 )
-from plans.protocol import source_protocol
-from plans.ramps import adaptive_transport_ramp, susceptibility_ramp, transport_grid, transport_ramp
+from tcstation.plans.protocol import source_protocol
+from tcstation.plans.ramps import (
+    adaptive_transport_ramp,
+    susceptibility_ramp,
+    transport_grid,
+    transport_ramp,
+)
 
 MEASUREMENT_PLANS = (transport_ramp, adaptive_transport_ramp, susceptibility_ramp, transport_grid,
                      check_thermometry, cool_down, mount_sample)

@@ -6,19 +6,19 @@ import numpy as np
 from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 
-from analysis.transitions import find_susceptibility_transition
-from devices.station import Station
-from instruments.environment import SAMPLE_KINDS
-from plans import validation
-from plans.policy import RESUME_MARGIN
-from plans.ramps import (
+from tcstation.analysis.transitions import find_susceptibility_transition
+from tcstation.devices.station import Station
+from tcstation.instruments.environment import SAMPLE_KINDS
+from tcstation.plans import validation
+from tcstation.plans.policy import RESUME_MARGIN
+from tcstation.plans.ramps import (
     SUSCEPTOMETER_FIELD,
     SUSCEPTOMETER_FREQUENCY,
     build_susceptibility_ramp,
     configure_susceptometer,
     prepare_cryostat,
 )
-from plans.safety import station_safety_wrapper
+from tcstation.plans.safety import station_safety_wrapper
 
 REFERENCE_TCS = {"pb": 7.2, "nb": 9.25, "mgb2": 39.0}
 """K, nominal transition temperatures of the calibration references."""

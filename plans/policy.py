@@ -1,8 +1,8 @@
 """The station's safety policy: margins below the sample's limit and the trip rule.
 
 A leaf module (the standard library and the instruments contract only), shared by
-the RunEngine's guard (:mod:`plans.safety`), the plans' and the queue's argument checks
-(:mod:`plans.validation`, :mod:`plans.bound`) and the watchdog process
+the RunEngine's guard (:mod:`tcstation.plans.safety`), the plans' and the queue's argument checks
+(:mod:`tcstation.plans.validation`, :mod:`tcstation.plans.bound`) and the watchdog process
 (:mod:`tcstation.watchdog`), so that every layer uses the same numbers::
 
     limit                      the sample's limit; TLIMIT on the sample input
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from instruments.lakeshore336 import CONTROLLING_MODES
+from tcstation.instruments.lakeshore336 import CONTROLLING_MODES
 
 TARGET_MARGIN = 1.0
 """K below the sample's limit: the highest target plans and the queue accept."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator, Sequence
 
-from devices.station import Station
-from plans import validation
-from plans.maintenance import (
+from tcstation.devices.station import Station
+from tcstation.plans import validation
+from tcstation.plans.maintenance import (
     calibrate_susceptometer,
     check_thermometry,
     expose_to_room_temperature,
     mount_sample,
 )
-from plans.ramps import (
+from tcstation.plans.ramps import (
     DEFAULT_BIASES,
     SUSCEPTOMETER_FIELD,
     SUSCEPTOMETER_FREQUENCY,

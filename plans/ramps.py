@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 
-from analysis.transitions import DEFAULT_CRITERIA
-from devices import sr830_tables
-from devices.station import Station
-from plans import validation
-from plans.adaptive import TransitionSlowdown
-from plans.safety import station_safety_wrapper
+from tcstation.analysis.transitions import DEFAULT_CRITERIA
+from tcstation.devices import sr830_tables
+from tcstation.devices.station import Station
+from tcstation.plans import validation
+from tcstation.plans.adaptive import TransitionSlowdown
+from tcstation.plans.safety import station_safety_wrapper
 
 DEFAULT_BIASES = (0.0, 0.2, 0.3, 0.4)
 """A, the source experiment's dc biases."""
@@ -37,7 +37,7 @@ END_TOLERANCE = 0.2
 """K: the ramp ends once the sample sensor is this close to ``stop``."""
 POINTS_PER_DEPARTURE_WINDOW = 3
 """Points each curve needs within the analysis's departure window (the shortfall below a
-candidate onset is averaged over it, :class:`analysis.transitions.TransitionCriteria`)."""
+candidate onset is averaged over it, :class:`tcstation.analysis.transitions.TransitionCriteria`)."""
 REQUIRED_SPACING = DEFAULT_CRITERIA.departure_window / POINTS_PER_DEPARTURE_WINDOW
 """K between two points of one curve that the transition analysis needs at most."""
 READING_OVERHEAD = 0.02
@@ -501,7 +501,7 @@ def adaptive_transport_ramp(
 
     The zero-bias dU/dI is watched as it comes in; where its slope against
     temperature departs from the baseline (a transition) the ramp slows, and it
-    speeds up again once the curve is flat (see :mod:`plans.adaptive`).
+    speeds up again once the curve is flat (see :mod:`tcstation.plans.adaptive`).
 
     Parameters
     ----------

@@ -46,9 +46,9 @@ from bluesky.suspenders import SuspenderBase
 from bluesky.utils import Msg
 from ophyd import Signal
 
-from devices.station import Station
-from devices.temperature import TemperatureController
-from plans.policy import (
+from tcstation.devices.station import Station
+from tcstation.devices.temperature import TemperatureController
+from tcstation.plans.policy import (
     GUARD_MARGIN,
     GUARD_REACTION_TIME,
     HOLD_MARGIN,

@@ -11,9 +11,9 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
-from instruments.environment import CONTACT_KINDS as CONTACTS  # noqa: F401 - re-exported
-from instruments.environment import EXPOSURE_RANGE_MINUTES as EXPOSURE_RANGE  # noqa: F401
-from plans.policy import TARGET_MARGIN  # the guard trips closer to the limit than this
+from tcstation.instruments.environment import CONTACT_KINDS as CONTACTS  # noqa: F401 - re-exported
+from tcstation.instruments.environment import EXPOSURE_RANGE_MINUTES as EXPOSURE_RANGE  # noqa: F401
+from tcstation.plans.policy import TARGET_MARGIN  # the guard trips closer to the limit than this
 
 PLAN_RAMP_RATE_RANGE = (0.1, 5.0)
 """K/min, policy: the source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's

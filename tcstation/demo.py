@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
-from tcstation.storage_config import private_directory
+from tcstation.storage.config import private_directory
 
 DEFAULT_SPEEDUP = 60.0
 """Simulated seconds per wall second between waits: a lock-in's settle runs at full speed
@@ -75,7 +75,7 @@ def _close_channel_access() -> None:
 def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) -> int:
     from bluesky.utils import RunEngineInterrupted
 
-    from plans.protocol import PROTOCOL_STEPS, source_protocol
+    from tcstation.plans.protocol import PROTOCOL_STEPS, source_protocol
     from tcstation.report import report
     from tcstation.session import open_session
 

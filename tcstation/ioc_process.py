@@ -134,7 +134,7 @@ class SimulatedStationProcess:
 
     @property
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "ioc_sim", "--prefix", self.prefix,
+        command = [sys.executable, "-m", "tcstation.ioc_sim", "--prefix", self.prefix,
                    "--port", str(self.port), "--speedup", str(self.speedup),
                    "--sample", self.sample]
         if not self.noise:

@@ -1,8 +1,8 @@
 """``docs/pv-table.md``, generated from the instruments' contract and the devices.
 
 The PVs, their ranges, choices, units and remote commands come from
-:mod:`instruments`; the signal names and kinds from the devices as
-:func:`devices.station.build_station` names them (:mod:`devices.catalog`).
+:mod:`tcstation.instruments`; the signal names and kinds from the devices as
+:func:`tcstation.devices.station.build_station` names them (:mod:`tcstation.devices.catalog`).
 ``tcstation pv-table`` writes the file; ``--check`` fails when the committed
 one is stale.
 """
@@ -14,10 +14,10 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.catalog import DeviceSignal, device_signals, fake_station
-from devices.station import SUB_PREFIXES
-from instruments import environment, lakeshore336, simulation, sourcemeter, sr830
-from instruments.signal import ENUM, RBV, SETTING, Signal, by_suffix
+from tcstation.devices.catalog import DeviceSignal, device_signals, fake_station
+from tcstation.devices.station import SUB_PREFIXES
+from tcstation.instruments import environment, lakeshore336, simulation, sourcemeter, sr830
+from tcstation.instruments.signal import ENUM, RBV, SETTING, Signal, by_suffix
 
 PV_TABLE_FILE = Path(__file__).resolve().parent.parent / "docs" / "pv-table.md"
 

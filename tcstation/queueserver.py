@@ -38,7 +38,7 @@ from pathlib import Path
 from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
 from tcstation.processes import stop_process
 from tcstation.qserver_access import load_or_create_secret
-from tcstation.storage_config import StorageConfig, StorageConfigError, prepare_data_dir
+from tcstation.storage.config import StorageConfig, StorageConfigError, prepare_data_dir
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profile_collection"
 STARTUP_DIR = PROFILE_DIR / "startup"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.export import write_csv, write_nexus
-from analysis.figures import write_dudi_figure, write_susceptibility_figure
-from analysis.live import format_table, run_transitions, transition_rows
+from tcstation.analysis.export import write_csv, write_nexus
+from tcstation.analysis.figures import write_dudi_figure, write_susceptibility_figure
+from tcstation.analysis.live import format_table, run_transitions, transition_rows
 
 
 @dataclass
@@ -86,7 +86,7 @@ def runs_to_report(client, target: str) -> list:
 def figures(runs: list[RunData], transitions: list[dict], output: Path) -> list[Path]:
     """Fig. 1 from the susceptibility runs and Fig. 2 from the transport runs.
 
-    ``transitions`` holds each run's :func:`~analysis.live.run_transitions`, in order.
+    ``transitions`` holds each run's :func:`~tcstation.analysis.live.run_transitions`, in order.
     """
     written = []
     chi_curves, chi_marks = {}, {}

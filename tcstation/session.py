@@ -7,13 +7,13 @@ Configuration (environment variables):
 
 * ``TCSTATION_PREFIX``: station prefix of the simulated layout (default ``TCS:``);
 * ``TCSTATION_STATION_CONFIG``: a TOML file naming each real IOC's prefix
-  (see :mod:`devices.station`); when set, the prefix is not used;
+  (see :mod:`tcstation.devices.station`); when set, the prefix is not used;
 * ``TCSTATION_STORAGE``: ``tiled`` (default) writes every run to Tiled; ``off``
   keeps no data (for listing the queueserver's plans, not for measuring);
 * ``TCSTATION_WATCHDOG``: ``on`` (default) starts the station's watchdog
   (:mod:`tcstation.watchdog`, a process of its own that keeps the sample below its
   limit whether or not a plan runs) unless one already watches; ``off`` does not;
-* the storage variables of :mod:`tcstation.storage_config` (``TCSTATION_DATA_DIR``,
+* the storage variables of :mod:`tcstation.storage.config` (``TCSTATION_DATA_DIR``,
   ``TCSTATION_TILED_URI``, ...).
 """
 
@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 
 from bluesky import RunEngine
 
-from analysis.live import LiveTransitions, format_table
-from analysis.live_plot import LiveCurves, interactive_backend
-from devices.station import DEFAULT_PREFIX, Station, build_station
-from plans.progress import RampProgress, running_in_queueserver
-from plans.safety import (
+from tcstation.analysis.live import LiveTransitions, format_table
+from tcstation.analysis.live_plot import LiveCurves, interactive_backend
+from tcstation.ca_renewal import start_channel_renewal
+from tcstation.devices.station import DEFAULT_PREFIX, Station, build_station
+from tcstation.plans.progress import RampProgress, running_in_queueserver
+from tcstation.plans.safety import (
     CompliancePause,
     InstrumentConnectionGuard,
     SampleTemperatureGuard,
     refuse_unsafe_setpoints,
 )
-from tcstation.ca_renewal import start_channel_renewal
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ over Channel Access, the sample sensor in kelvin (``TC:IN2:Kelvin``; the stage,
 ``TC:IN1:Kelvin``, when the sample sensor does not answer), the stage, which
 leads the sample when heating, and the mounted sample's limit
 (``ENV:MaxSafeTemp_RBV``). It predicts each reading one reaction time ahead from
-its rate of rise (the same rule as the RunEngine's guard, :mod:`plans.policy`),
+its rate of rise (the same rule as the RunEngine's guard, :mod:`tcstation.plans.policy`),
 capped where the controller as set stops the rise (a closed loop short of its
 setpoint), and when a prediction passes ``limit - WATCHDOG_MARGIN`` it puts the
 heater range Off at once, then the setpoint to a safe hold
@@ -42,8 +42,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from instruments import environment, lakeshore336
-from plans.policy import (
+from tcstation.instruments import environment, lakeshore336
+from tcstation.plans.policy import (
     HOLD_MARGIN,
     RESUME_MARGIN,
     WATCHDOG_MARGIN,
@@ -101,7 +101,7 @@ class WatchdogPVs:
     def for_station(cls, prefix: str = "TCS:", config_path: str | Path | None = None
                     ) -> WatchdogPVs:
         if config_path is not None:
-            from devices.station import load_prefixes
+            from tcstation.devices.station import load_prefixes
 
             prefixes = load_prefixes(config_path)
             return cls.from_prefixes(prefixes["cryostat"], prefixes["environment"])

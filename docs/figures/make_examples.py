@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.figures import write_dudi_figure, write_susceptibility_figure
-from analysis.transitions import (
+from tcstation.analysis.figures import write_dudi_figure, write_susceptibility_figure
+from tcstation.analysis.transitions import (
     curves_by_bias,
     find_susceptibility_transition,
     transitions_by_bias,
 )
-from ioc_sim.sample import SampleModel
+from tcstation.ioc_sim.sample import SampleModel
 
 HERE = Path(__file__).resolve().parent
 MINUTE = 60.0

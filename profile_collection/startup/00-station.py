@@ -4,11 +4,11 @@ Everything comes from the session factory; this file only binds names.
 Simulated station or real IOCs, by configuration: TCSTATION_PREFIX (the
 simulated layout, default TCS:) or TCSTATION_STATION_CONFIG (a TOML file of
 the real IOCs' prefixes); storage by TCSTATION_STORAGE and the TCSTATION_*
-variables of tcstation.storage_config. Nothing here writes to hardware. In the
+variables of tcstation.storage.config. Nothing here writes to hardware. In the
 queueserver's worker, plots are off and progress is quiet.
 """
 
-from plans.bound import bind_plans
+from tcstation.plans.bound import bind_plans
 from tcstation.report import report  # noqa: F401
 from tcstation.session import open_session
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analysis.transitions import DEFAULT_CRITERIA, transitions_by_bias
+from tcstation.analysis.transitions import DEFAULT_CRITERIA, transitions_by_bias
 
 ONSET_SPACING = 0.25
 """K between consecutive points of one bias curve that the transition finder needs to

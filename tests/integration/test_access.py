@@ -25,7 +25,7 @@ from bluesky_queueserver_api.http import REManagerAPI as HTTPManagerAPI
 from bluesky_queueserver_api.zmq import REManagerAPI as ZMQManagerAPI
 
 from tcstation.queueserver import ensure_redis, http_answers
-from tcstation.storage_server import free_tcp_port
+from tcstation.storage.server import free_tcp_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,14 @@ from bluesky.plans import count
 from caproto.sync.client import read as ca_read
 from polling import wait_for
 
-from devices import (
+from tcstation.devices import (
     StationConnectionError,
     TemperatureLimitError,
     TemperatureMoveInterruptedError,
     build_station,
 )
-from devices.clock import SimulationClock
-from devices.signals import SettingRangeError
+from tcstation.devices.clock import SimulationClock
+from tcstation.devices.signals import SettingRangeError
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from bluesky import RunEngine
 from polling import wait_for
 
-from devices import build_station
+from tcstation.devices import build_station
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_a_trigger_interrupted_mid_settle_finishes_with_a_settle_after_the_resta
     settle = lockin.settle_time()
     assert settle == pytest.approx(70.0)
 
-    with caplog.at_level(logging.WARNING, logger="devices.lockin"):
+    with caplog.at_level(logging.WARNING, logger="tcstation.devices.lockin"):
         interrupted = lockin.trigger()
         triggered_at = clock.now()
         kill(ioc)

@@ -10,8 +10,8 @@ from bluesky import RunEngine
 from caproto.sync.client import read as ca_read
 from polling import wait_for
 
-from devices import TemperatureLimitError, build_station
-from devices.signals import SettingTimeoutError
+from tcstation.devices import TemperatureLimitError, build_station
+from tcstation.devices.signals import SettingTimeoutError
 
 pytestmark = pytest.mark.integration
 

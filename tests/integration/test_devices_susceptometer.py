@@ -11,9 +11,9 @@ from bluesky import RunEngine
 from bluesky.plans import count
 from bluesky.utils import FailedStatus
 
-from devices import LockInOverloadError, build_station
-from devices.sr830_tables import SENSITIVITIES
-from ioc_sim.simulation import PICKUP_PHASE_DEG
+from tcstation.devices import LockInOverloadError, build_station
+from tcstation.devices.sr830_tables import SENSITIVITIES
+from tcstation.ioc_sim.simulation import PICKUP_PHASE_DEG
 
 pytestmark = pytest.mark.integration
 

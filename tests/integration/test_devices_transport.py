@@ -11,8 +11,8 @@ from bluesky import RunEngine
 from bluesky.plans import count
 from bluesky.utils import FailedStatus
 
-from devices import ComplianceError, build_station
-from ioc_sim.physics import PAPER_JUNCTIONS
+from tcstation.devices import ComplianceError, build_station
+from tcstation.ioc_sim.physics import PAPER_JUNCTIONS
 
 pytestmark = pytest.mark.integration
 

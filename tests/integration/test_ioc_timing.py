@@ -178,7 +178,7 @@ def test_a_wake_request_runs_the_simulation_to_exactly_that_time(station_factory
     runs to the requested time in steps of at most ``FAST_STEP``, each published,
     readings before the clock, and lands on exactly that time.
     """
-    from ioc_sim.station import FAST_STEP, MAX_WAKE_AHEAD
+    from tcstation.ioc_sim.station import FAST_STEP, MAX_WAKE_AHEAD
 
     station = station_factory(speedup=2.0, noise=True)
     prefix = station.prefix

@@ -20,7 +20,7 @@ from caproto.sync.client import read as caproto_read
 from caproto.sync.client import write as caproto_write
 from scipy.optimize import brentq
 
-from ioc_sim.instruments import HEATING_RATE_AT_FULL_POWER, CryostatModel
+from tcstation.ioc_sim.instruments import HEATING_RATE_AT_FULL_POWER, CryostatModel
 
 pytestmark = pytest.mark.integration
 

@@ -19,13 +19,13 @@ from ramp_sampling import (
     slowdown_range,
 )
 
-from analysis.transitions import point_noise
-from devices.station import build_station
-from ioc_sim.sample import SampleModel
-from plans.adaptive import TransitionSlowdown
-from plans.maintenance import cool_down, expose_to_room_temperature, mount_sample
-from plans.policy import RESUME_MARGIN
-from plans.ramps import (
+from tcstation.analysis.transitions import point_noise
+from tcstation.devices.station import build_station
+from tcstation.ioc_sim.sample import SampleModel
+from tcstation.plans.adaptive import TransitionSlowdown
+from tcstation.plans.maintenance import cool_down, expose_to_room_temperature, mount_sample
+from tcstation.plans.policy import RESUME_MARGIN
+from tcstation.plans.ramps import (
     RampInterruptedError,
     adaptive_transport_ramp,
     build_transport_ramp,
@@ -33,12 +33,12 @@ from plans.ramps import (
     transport_grid,
     transport_ramp,
 )
-from plans.safety import (
+from tcstation.plans.safety import (
     CompliancePause,
     InstrumentConnectionGuard,
     SampleTemperatureGuard,
 )
-from plans.validation import PlanArgumentError
+from tcstation.plans.validation import PlanArgumentError
 
 pytestmark = pytest.mark.integration
 
@@ -294,7 +294,7 @@ def test_an_ioc_restart_suspends_and_the_ramp_resumes_without_lost_events(
             failures.append(err)
 
     killer = threading.Thread(target=restart_after_kills, daemon=True)
-    with caplog.at_level("WARNING", logger="devices"):
+    with caplog.at_level("WARNING", logger="tcstation.devices"):
         killer.start()
         # The cryostat heats on while the run is suspended (the restarted IOC also catches up
         # the time it was away): at 0.5 K/min and 60x a 10 s suspension costs 5 K of the 17 K.
@@ -442,7 +442,7 @@ def test_adaptive_ramp_slows_where_dudi_changes(station, RE):
 def test_progress_bar_follows_the_ramp_temperature():
     import io
 
-    from plans.progress import RampProgress
+    from tcstation.plans.progress import RampProgress
 
     stream = io.StringIO()
     progress = RampProgress(stream=stream, quiet=False)

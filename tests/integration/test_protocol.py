@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from bluesky import RunEngine
 
-from devices.station import build_station
-from plans.protocol import PROTOCOL_STEPS, source_protocol
+from tcstation.devices.station import build_station
+from tcstation.plans.protocol import PROTOCOL_STEPS, source_protocol
 
 pytestmark = pytest.mark.integration
 

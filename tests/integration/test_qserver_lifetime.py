@@ -19,7 +19,7 @@ import pytest
 from bluesky_queueserver_api.zmq import REManagerAPI
 
 from tcstation.queueserver import redis_answers
-from tcstation.storage_server import free_tcp_port
+from tcstation.storage.server import free_tcp_port
 
 pytestmark = pytest.mark.integration
 

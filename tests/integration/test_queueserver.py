@@ -20,13 +20,13 @@ from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
 from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
 
-from ioc_sim.sample import SampleModel
+from tcstation.ioc_sim.sample import SampleModel
 from tcstation.queueserver import ensure_redis, re_manager_command, redis_answers
 from tcstation.report import read_run
 from tcstation.session import TRANSITIONS_KEY_PREFIX
-from tcstation.storage_config import StorageConfig
-from tcstation.storage_server import LocalTiledServer, free_tcp_port
-from tcstation.storage_tiled import connect
+from tcstation.storage.config import StorageConfig
+from tcstation.storage.server import LocalTiledServer, free_tcp_port
+from tcstation.storage.tiled import connect
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,15 @@ from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 from ophyd import EpicsSignal
 
-from devices.station import build_station
-from plans.maintenance import cool_down
-from plans.policy import HOLD_MARGIN
-from plans.ramps import RampInterruptedError, transport_ramp
-from plans.safety import SampleTemperatureGuard, UnsafeSetpointError, refuse_unsafe_setpoints
+from tcstation.devices.station import build_station
+from tcstation.plans.maintenance import cool_down
+from tcstation.plans.policy import HOLD_MARGIN
+from tcstation.plans.ramps import RampInterruptedError, transport_ramp
+from tcstation.plans.safety import (
+    SampleTemperatureGuard,
+    UnsafeSetpointError,
+    refuse_unsafe_setpoints,
+)
 
 pytestmark = pytest.mark.integration
 

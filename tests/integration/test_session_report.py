@@ -8,9 +8,9 @@ import h5py
 import pytest
 from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
 
-from analysis.export import read_csv
-from ioc_sim.sample import SampleModel
-from plans.ramps import transport_ramp
+from tcstation.analysis.export import read_csv
+from tcstation.ioc_sim.sample import SampleModel
+from tcstation.plans.ramps import transport_ramp
 from tcstation.report import export_main, read_run, report
 from tcstation.session import TRANSITIONS_KEY_PREFIX, open_session
 from tcstation.storage import run_by_uid

@@ -14,7 +14,7 @@ from caproto._utils import ErrorResponseReceived
 from caproto.sync.client import write as caproto_write
 from caproto.threading.client import Context
 
-from ioc_sim.physics import lockin_settle_time
+from tcstation.ioc_sim.physics import lockin_settle_time
 
 pytestmark = pytest.mark.integration
 
@@ -309,7 +309,7 @@ def test_lockin_settles_after_a_bias_step_within_the_table_time(station_factory)
 
 def _settings() -> list[tuple[str, object]]:
     """Every writable PV suffix of the station IOC with its PV instance (built in-process)."""
-    from ioc_sim.station import build_ioc, build_parser
+    from tcstation.ioc_sim.station import build_ioc, build_parser
 
     ioc = build_ioc(build_parser().parse_args(["--prefix", "P:", "--no-noise"]))
     return [(name.removeprefix("P:"), instance) for name, instance in ioc.pvdb.items()

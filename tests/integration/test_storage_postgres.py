@@ -21,8 +21,8 @@ from bluesky import RunEngine
 from ophyd.sim import motor, noisy_det
 
 from tcstation.storage import LiveTiledWriter, LocalTiledServer, StorageConfig, read_stream
-from tcstation.storage_spool import DocumentSpool
-from tcstation.storage_tiled import connect, stored_seq_nums
+from tcstation.storage.spool import DocumentSpool
+from tcstation.storage.tiled import connect, stored_seq_nums
 
 pytestmark = pytest.mark.integration
 

@@ -14,6 +14,7 @@ from bluesky import RunEngine
 from ophyd.sim import det, motor, noisy_det
 from polling import wait_for
 
+from tcstation.cli import replay_main
 from tcstation.storage import (
     LiveTiledWriter,
     LocalTiledServer,
@@ -23,11 +24,10 @@ from tcstation.storage import (
     latest_run,
     open_storage,
     read_stream,
-    replay_main,
     run_by_uid,
 )
-from tcstation.storage_spool import DocumentSpool
-from tcstation.storage_tiled import connect, stored_seq_nums
+from tcstation.storage.spool import DocumentSpool
+from tcstation.storage.tiled import connect, stored_seq_nums
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from analysis.export import RunTable, read_csv, read_nexus, write_csv, write_nexus
-from analysis.transitions import TC_TABLE_UNITS
+from tcstation.analysis.export import RunTable, read_csv, read_nexus, write_csv, write_nexus
+from tcstation.analysis.transitions import TC_TABLE_UNITS
 
 UNITS = {"temperature": "K", "dudi": "ohm", "bias": "A", "found": "", "note": ""}
 METADATA = {"sample": "mg_mgo", "plan_name": "transport_ramp", "rate_k_per_min": 1.5,

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from analysis.figures import (
+from tcstation.analysis.figures import (
     dudi_figure,
     ohm_scale,
     susceptibility_figure,
     write_dudi_figure,
     write_susceptibility_figure,
 )
-from analysis.transitions import Transition
+from tcstation.analysis.transitions import Transition
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEMPERATURE = np.linspace(4.5, 70.0, 300)

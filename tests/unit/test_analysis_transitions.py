@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.transitions import (
+from tcstation.analysis.transitions import (
     TC_TABLE_COLUMNS,
     Transition,
     TransitionCriteria,
@@ -21,8 +21,8 @@ from analysis.transitions import (
     point_noise,
     tc_against_bias,
 )
-from ioc_sim import physics
-from ioc_sim.sample import REFERENCES, SampleModel
+from tcstation.ioc_sim import physics
+from tcstation.ioc_sim.sample import REFERENCES, SampleModel
 
 ONSET_TOLERANCE = 0.2  # K, the accuracy target against SampleModel.true_onsets
 CHI_NOISE = 2e-3  # sigma(4 pi chi) per reading

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from devices import (
+from tcstation.devices import (
     ComplianceError,
     CurrentLimitError,
     CurrentSource,
@@ -21,8 +21,8 @@ from devices import (
     TemperatureTimeoutError,
     TransportProbe,
 )
-from devices.fakes import fake_device
-from devices.signals import SettingRangeError
+from tcstation.devices.fakes import fake_device
+from tcstation.devices.signals import SettingRangeError
 
 TIME_SCALE = 0.01  # wall seconds per physical second: a 30 s hold takes 0.3 s
 
@@ -361,7 +361,7 @@ def test_the_timeout_fails_the_set_even_when_the_ioc_no_longer_answers(source):
 def test_a_move_an_ioc_outage_interrupted_is_not_failed_but_redone(source, caplog):
     status = source.set(0.4)
     signal = source.measured_current
-    with caplog.at_level("WARNING", logger="devices.source"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.source"):
         signal._run_subs(sub_type=signal.SUB_META, connected=False, read_access=False,
                          write_access=False, timestamp=time.time())
         signal._run_subs(sub_type=signal.SUB_META, connected=True, read_access=True,

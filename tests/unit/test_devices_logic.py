@@ -10,11 +10,11 @@ import time
 import pytest
 from ophyd import Signal
 
-from devices import sr830_tables
-from devices.lockin import AutorangeError, next_sensitivity_index
-from devices.susceptometer import calibration_from_reading, susceptibility_from_reading
-from devices.transport import dynamic_resistance
-from devices.waiting import FreshUpdates, ToleranceHold
+from tcstation.devices import sr830_tables
+from tcstation.devices.lockin import AutorangeError, next_sensitivity_index
+from tcstation.devices.susceptometer import calibration_from_reading, susceptibility_from_reading
+from tcstation.devices.transport import dynamic_resistance
+from tcstation.devices.waiting import FreshUpdates, ToleranceHold
 
 
 def test_hold_completes_only_after_the_hold_time_inside_the_tolerance():
@@ -150,7 +150,7 @@ def test_calibration_carries_to_other_frequency_amplitude_and_phase():
 
 
 def test_calibration_matches_the_simulated_pickup():
-    from ioc_sim.simulation import PICKUP_PHASE_DEG, PICKUP_VOLTS_PER_HZ_OE
+    from tcstation.ioc_sim.simulation import PICKUP_PHASE_DEG, PICKUP_VOLTS_PER_HZ_OE
 
     volts_per_unit = PICKUP_VOLTS_PER_HZ_OE * 1550.0 * 0.2
     x, y = pickup_reading(-1.0, volts_per_unit, PICKUP_PHASE_DEG, 0.0)

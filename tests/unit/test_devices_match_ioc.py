@@ -1,6 +1,6 @@
 """Every PV the devices use is one the simulated IOC serves, of the type and choices they expect.
 
-No subprocess: the devices are built on ophyd's fake signals (:mod:`devices.catalog`)
+No subprocess: the devices are built on ophyd's fake signals (:mod:`tcstation.devices.catalog`)
 and compared with the IOC's pvdb, built but not served.
 """
 
@@ -11,8 +11,8 @@ import dataclasses
 import pytest
 from caproto import AccessRights, ChannelType
 
-from devices.catalog import DeviceSignal, station_signals
-from ioc_sim.station import build_ioc, build_parser
+from tcstation.devices.catalog import DeviceSignal, station_signals
+from tcstation.ioc_sim.station import build_ioc, build_parser
 
 NUMERIC = (ChannelType.DOUBLE, ChannelType.FLOAT, ChannelType.LONG, ChannelType.INT)
 WHOLE = (ChannelType.LONG, ChannelType.INT)

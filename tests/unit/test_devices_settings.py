@@ -8,17 +8,17 @@ import time
 import pytest
 from ophyd import Signal
 
-from devices import (
+from tcstation.devices import (
     CurrentSource,
     LockIn,
     TemperatureController,
     TemperatureLimitError,
     TemperatureMoveInterruptedError,
 )
-from devices.clock import SimulationClock, WallClock
-from devices.fakes import fake_device
-from devices.signals import SettingRangeError, SettingTimeoutError
-from devices.waiting import OutageTimeoutError
+from tcstation.devices.clock import SimulationClock, WallClock
+from tcstation.devices.fakes import fake_device
+from tcstation.devices.signals import SettingRangeError, SettingTimeoutError
+from tcstation.devices.waiting import OutageTimeoutError
 
 TIME_SCALE = 0.01
 
@@ -115,7 +115,7 @@ def test_a_set_the_ioc_outage_interrupted_stays_pending_then_finishes_on_the_rea
     rate = cryostat.ramp_rate
     rate.sim_hold_completions = True
     rate.sim_set_putter(lambda value, *args, **kwargs: None)
-    with caplog.at_level("WARNING", logger="devices.signals"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.signals"):
         status = rate.set(2.5, timeout=0.05)
         disconnect(rate)
         wait_until(lambda: "left pending" in caplog.text, what="the outage warning")
@@ -265,7 +265,7 @@ def test_a_trigger_outage_mid_settle_on_the_simulation_clock_settles_again_after
         lockin, caplog):
     time_signal, clock = simulation_clock()
     lockin.clock = clock
-    with caplog.at_level("WARNING", logger="devices.lockin"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.lockin"):
         status = lockin.trigger()
         time_signal.put(1002.0)
         disconnect(time_signal)
@@ -288,7 +288,7 @@ def test_a_trigger_outage_mid_settle_on_the_wall_clock_finishes_on_a_reading_aft
         lockin, caplog):
     lockin.time_constant.sim_put(12)  # 10 s x 7 = 0.7 s wall: an outage lands mid-settle
     settle_wall = lockin.settle_time() * TIME_SCALE
-    with caplog.at_level("WARNING", logger="devices.lockin"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.lockin"):
         status = lockin.trigger()
         disconnect(lockin.x)
         wait_until(lambda: "the trigger waits" in caplog.text, what="the outage warning")
@@ -411,7 +411,7 @@ def test_a_move_an_outage_interrupted_puts_again_and_finishes_after_the_reconnec
     ioc_with_database_semantics(source)
     puts = []
     source.current.subscribe(lambda value=None, **kwargs: puts.append(value), run=False)
-    with caplog.at_level("WARNING", logger="devices.source"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.source"):
         status = source.set(0.4)
         disconnect(source.measured_current)
         wait_until(lambda: "the move waits up to" in caplog.text, what="the outage warning")
@@ -439,7 +439,7 @@ def test_a_move_fails_clearly_when_the_ioc_does_not_come_back(source):
 
 def test_a_move_superseded_during_the_outage_ends_and_the_newer_one_finishes(source, caplog):
     ioc_with_database_semantics(source)
-    with caplog.at_level("WARNING", logger="devices.source"):
+    with caplog.at_level("WARNING", logger="tcstation.devices.source"):
         older = source.set(0.4)
         disconnect(source.measured_current)
         newer = source.set(0.2)

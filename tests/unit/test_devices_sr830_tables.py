@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from devices import sr830_tables
-from instruments import sr830
-from ioc_sim.physics import lockin_settle_time
+from tcstation.devices import sr830_tables
+from tcstation.instruments import sr830
+from tcstation.ioc_sim.physics import lockin_settle_time
 
 
 @pytest.mark.parametrize("slope_index", range(4))

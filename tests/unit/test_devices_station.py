@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devices import LockIn, StationConnectionError, build_station
-from devices.fakes import fake_device
-from devices.station import SUB_PREFIXES, load_prefixes, missing_pvs
-from devices.temperature import TemperatureController
+from tcstation.devices import LockIn, StationConnectionError, build_station
+from tcstation.devices.fakes import fake_device
+from tcstation.devices.station import SUB_PREFIXES, load_prefixes, missing_pvs
+from tcstation.devices.temperature import TemperatureController
 
 PV_TABLE = Path(__file__).resolve().parents[2] / "docs" / "pv-table.md"
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from ioc_sim import physics
-from ioc_sim.sample import SampleModel
+from tcstation.ioc_sim import physics
+from tcstation.ioc_sim.sample import SampleModel
 
 MINUTE = 60.0
 ROOM = 295.0

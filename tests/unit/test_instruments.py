@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from instruments.sr830 import SENSITIVITIES as SR830_SENSITIVITIES
-from instruments.sr830 import SLOPES_DB as SR830_SLOPES_DB
-from ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
-from ioc_sim.physics import lockin_noise_bandwidth, lockin_settle_time
+from tcstation.instruments.sr830 import SENSITIVITIES as SR830_SENSITIVITIES
+from tcstation.instruments.sr830 import SLOPES_DB as SR830_SLOPES_DB
+from tcstation.ioc_sim.instruments import CryostatModel, LockInModel, SourceMeterModel
+from tcstation.ioc_sim.physics import lockin_noise_bandwidth, lockin_settle_time
 
 
 def _step_response(slope_index: int, elapsed: float, dt: float = 0.01) -> float:

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis.live_plot import LiveCurves, interactive_backend  # noqa: E402
+from tcstation.analysis.live_plot import LiveCurves, interactive_backend  # noqa: E402
 
 FIELDS = {"temperature": "transport_sample_temperature", "signal": "transport_dudi",
           "bias": "bias_source_measured_current"}

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from analysis import live
-from analysis.live import LiveTransitions, transition_table
+from tcstation.analysis import live
+from tcstation.analysis.live import LiveTransitions, transition_table
 
 BIASES = (0.0, 0.2)
 FIELDS = {"temperature": "T", "signal": "dudi", "bias": "I"}

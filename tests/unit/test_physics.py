@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from ioc_sim import physics
+from tcstation.ioc_sim import physics
 
 KELVIN_GRID_STEP = 0.01
 LOWEST_TEMPERATURE = 4.5

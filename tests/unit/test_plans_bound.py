@@ -10,7 +10,7 @@ from bluesky_queueserver.manager.profile_ops import (
     validate_plan,
 )
 
-from plans import bound
+from tcstation.plans import bound
 from tcstation.queueserver import EXISTING_PLANS_FILE, PERMISSIONS_FILE
 
 ALL_PLANS = bound.MEASUREMENT_PLANS + bound.MAINTENANCE_PLANS

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 from bluesky.utils import Msg
 
-from plans import safety, validation
-from plans.validation import PlanArgumentError
+from tcstation.plans import safety, validation
+from tcstation.plans.validation import PlanArgumentError
 
 
 def test_targets_stop_one_target_margin_below_the_limit_and_below_the_guard():
@@ -82,7 +82,7 @@ class _FakeStation:
     ("cool_down", {"md": ["x"]}, r"md = \['x'\] is not a dict"),
 ])
 def test_plans_refuse_before_their_first_message(plan_name, kwargs, message):
-    from plans import maintenance, ramps
+    from tcstation.plans import maintenance, ramps
 
     plan = getattr(ramps, plan_name, None) or getattr(maintenance, plan_name)
     station = _FakeStation()
@@ -151,7 +151,7 @@ def test_the_rise_predictor_looks_one_reaction_time_ahead_within_the_controllers
 
 
 def test_a_ramp_too_coarse_for_the_analysis_is_warned_about_with_the_numbers(caplog):
-    from plans import ramps
+    from tcstation.plans import ramps
 
     lockin = SimpleNamespace(slope=SimpleNamespace(get=lambda: 1), reading_overhead=0.095)
     station = SimpleNamespace(cryostat=SimpleNamespace(time_scale=1 / 120.0))
@@ -160,7 +160,7 @@ def test_a_ramp_too_coarse_for_the_analysis_is_warned_about_with_the_numbers(cap
     assert estimate.overhead == pytest.approx(11.4)
     assert estimate.spacing == pytest.approx(1.5 / 60 * 4 * (estimate.settle + 11.4))
     assert estimate.coarse and ramps.REQUIRED_SPACING == pytest.approx(1 / 3)
-    with caplog.at_level("WARNING", logger="plans.ramps"):
+    with caplog.at_level("WARNING", logger="tcstation.plans.ramps"):
         ramps.check_spacing(estimate)
     assert "too coarse" in caplog.text and "1.5 K/min x 4 curve(s)" in caplog.text
     real = ramps.expected_spacing(SimpleNamespace(cryostat=SimpleNamespace(time_scale=1.0)),
@@ -171,7 +171,7 @@ def test_a_ramp_too_coarse_for_the_analysis_is_warned_about_with_the_numbers(cap
 def test_the_progress_line_shows_the_spacing_each_curve_gets():
     import io
 
-    from plans.progress import RampProgress
+    from tcstation.plans.progress import RampProgress
 
     progress = RampProgress(stream=io.StringIO(), quiet=False)
     progress("start", {"uid": "u", "plan_name": "transport_ramp",

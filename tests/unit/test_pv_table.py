@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from instruments import lakeshore336
 from tcstation import pv_table
+from tcstation.instruments import lakeshore336
 
 
 def test_the_committed_pv_table_is_current(capsys):

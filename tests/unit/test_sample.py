@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from ioc_sim import physics
-from ioc_sim.sample import CONTACT_KINDS, SAMPLE_KINDS, SampleModel
+from tcstation.ioc_sim import physics
+from tcstation.ioc_sim.sample import CONTACT_KINDS, SAMPLE_KINDS, SampleModel
 
 MINUTE = 60.0
 ROOM = 295.0

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from ioc_sim.physics import lockin_filter_delay
-from ioc_sim.simulation import (
+from tcstation.ioc_sim.physics import lockin_filter_delay
+from tcstation.ioc_sim.simulation import (
     PICKUP_VOLTS_PER_HZ_OE,
     StationSimulation,
     restore_simulation,

@@ -1,4 +1,4 @@
-"""Unit tests of tcstation.storage_config: resolution from the environment, the API key, masking."""
+"""Unit tests of tcstation.storage.config: resolution from the environment, the API key, masking."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tcstation.storage_config import (
+from tcstation.storage.config import (
     StorageConfig,
     StorageConfigError,
     default_data_dir,

@@ -7,9 +7,9 @@ import stat
 
 import pytest
 
-from tcstation import storage_replay
+from tcstation.cli import replay_main
 from tcstation.storage import StorageConfig, open_storage
-from tcstation.storage_config import private_directory
+from tcstation.storage.config import private_directory
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_replay_creates_the_data_directory_private(tmp_path, loose_umask, monkey
     monkeypatch.setenv("TCSTATION_DATA_DIR", str(data_dir))
     for variable in ("TCSTATION_TILED_URI", "TCSTATION_TILED_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
-    assert storage_replay.replay_main(["--dry-run"]) == 0
+    assert replay_main(["--dry-run"]) == 0
     assert mode_of(data_dir) == 0o700
 
 

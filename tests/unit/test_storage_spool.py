@@ -13,10 +13,10 @@ from bluesky import RunEngine
 from event_model import NumpyEncoder
 from ophyd.sim import det, motor
 
-from tcstation.storage_replay import ReplayOutcome, replay_pending, replay_run, synthesised_stop
-from tcstation.storage_spool import DocumentSpool, SpoolError, decode_document, encode_document
-from tcstation.storage_tiled import RunContents
-from tcstation.storage_writer import LiveTiledWriter, RunOutcome
+from tcstation.storage.replay import ReplayOutcome, replay_pending, replay_run, synthesised_stop
+from tcstation.storage.spool import DocumentSpool, SpoolError, decode_document, encode_document
+from tcstation.storage.tiled import RunContents
+from tcstation.storage.writer import LiveTiledWriter, RunOutcome
 
 
 def documents_of_a_run(uid: str, points: int, descriptor: str = "") -> list[tuple[str, dict]]:

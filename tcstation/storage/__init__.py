@@ -11,13 +11,13 @@ One call gives a session its storage::
 Without ``TCSTATION_TILED_URI``, a local Tiled server (SQLite catalog, SQLite
 tables, under ``TCSTATION_DATA_DIR``) is reused if one already serves the data
 directory, or started and owned by this session. Runs that could not reach
-Tiled stay in ``DATA_DIR/spool`` until ``tcstation replay`` (:func:`replay_main`)
+Tiled stay in ``DATA_DIR/spool`` until ``tcstation replay`` (:func:`tcstation.cli.replay_main`)
 puts them in, exactly once.
 
-The pieces live in ``tcstation.storage_config`` (configuration, API key),
-``storage_server`` (the local server), ``storage_spool`` (the spool),
-``storage_writer`` (the RunEngine callback), ``storage_replay`` (replay) and
-``storage_tiled`` (Tiled helpers); the names a session needs are re-exported here.
+The pieces live in ``tcstation.storage.config`` (configuration, API key),
+``server`` (the local server), ``spool`` (the spool),
+``writer`` (the RunEngine callback), ``replay`` (replay) and
+``tiled`` (Tiled helpers); the names a session needs are re-exported here.
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ from bluesky import RunEngine
 from tiled.client.container import Container
 from tiled.queries import Key
 
-from tcstation.storage_config import (
+from tcstation.storage.config import (
     StorageConfig,
     StorageConfigError,
     load_or_create_api_key,
     mask_secret,
     prepare_data_dir,
 )
-from tcstation.storage_replay import ReplayOutcome, ReplayResult, replay_main, replay_pending
-from tcstation.storage_server import LocalTiledServer, ensure_local_server
-from tcstation.storage_spool import DocumentSpool, SpooledRun
-from tcstation.storage_tiled import connect
-from tcstation.storage_writer import (
+from tcstation.storage.replay import ReplayOutcome, ReplayResult, replay_pending
+from tcstation.storage.server import LocalTiledServer, ensure_local_server
+from tcstation.storage.spool import DocumentSpool, SpooledRun
+from tcstation.storage.tiled import connect
+from tcstation.storage.writer import (
     DEFAULT_MAX_LAG,
     LIVE_BATCH_SIZE,
     LiveTiledWriter,
@@ -68,7 +68,6 @@ __all__ = [
     "mask_secret",
     "open_storage",
     "read_stream",
-    "replay_main",
     "replay_pending",
     "run_by_uid",
 ]

@@ -1,7 +1,7 @@
 """Talking to Tiled: connect, ask whether it answers, write a whole run, check a run is complete.
 
-These are the pieces shared by the live writer (:mod:`tcstation.storage_writer`)
-and by replay (:mod:`tcstation.storage_replay`). The writer is
+These are the pieces shared by the live writer (:mod:`tcstation.storage.writer`)
+and by replay (:mod:`tcstation.storage.replay`). The writer is
 ``bluesky_tiled_plugins.TiledWriter``: bluesky 1.15 still ships an older copy
 as ``bluesky.callbacks.tiled_writer``, but the plugin package is where it is
 maintained (it has the retry on append, the stream-closing and the

@@ -5,7 +5,7 @@ touches it):
 
 1. If the spool has no stop document (the session died mid-run), one is added
    to the spool file: ``exit_status="fail"`` and a reason saying so.
-2. Tiled is compared with the spool (:func:`tcstation.storage_tiled.tiled_run_state`):
+2. Tiled is compared with the spool (:func:`tcstation.storage.tiled.tiled_run_state`):
 
    - COMPLETE (the stop is there and every stream's ``seq_num`` are exactly the
      spooled ones): nothing is written; the run is marked done.
@@ -28,10 +28,8 @@ changes nothing: the second finds no pending run.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,21 +37,12 @@ from typing import Any
 
 from tiled.client.container import Container
 
-from tcstation.storage_config import (
-    StorageConfig,
-    StorageConfigError,
-    mask_secret,
-    prepare_data_dir,
-)
-from tcstation.storage_server import LocalTiledServer, running_server_uri
-from tcstation.storage_spool import DocumentSpool, RunLock, SpoolError
-from tcstation.storage_tiled import (
+from tcstation.storage.spool import DocumentSpool, RunLock, SpoolError
+from tcstation.storage.tiled import (
     BULK_BATCH_SIZE,
     RunContents,
     TiledRunState,
-    connect,
     delete_run,
-    tiled_answers,
     tiled_run_state,
     write_run,
 )
@@ -199,81 +188,3 @@ def format_results(results: Sequence[ReplayResult]) -> str:
         lines.append(line)
     return "\n".join(lines)
 
-
-def replay_main(argv: list[str]) -> int:
-    """``tcstation replay [--dry-run] [--uid UID ...]``: put pending runs into Tiled.
-
-    Uses the configured external Tiled, or the local server of the data
-    directory (reusing a running one, else starting one for the replay and
-    stopping it afterwards).
-
-    Returns
-    -------
-    int
-        0 when nothing failed (runs in use by a live session are skipped, not
-        failed), 1 when a run could not be written or Tiled did not answer,
-        2 for a configuration error.
-    """
-    parser = argparse.ArgumentParser(
-        prog="tcstation replay",
-        description="Write the runs kept in the local spool (Tiled was down, or the session "
-                    "died) into Tiled, exactly once. Safe to run any number of times.",
-    )
-    parser.add_argument("--dry-run", action="store_true",
-                        help="show what would be done, change nothing")
-    parser.add_argument("--uid", action="append", default=[],
-                        help="replay only this run (full start uid); may be repeated")
-    parser.add_argument("--prune-done-days", type=float, metavar="DAYS",
-                        help="also delete the spool files of runs confirmed in Tiled more than "
-                             "DAYS days ago")
-    options = parser.parse_args(argv)
-    if options.prune_done_days is not None and options.prune_done_days < 0:
-        parser.error(f"--prune-done-days must be >= 0, not {options.prune_done_days}")
-    try:
-        config = StorageConfig.from_environment()
-    except StorageConfigError as error:
-        print(f"tcstation replay: {error}")
-        return 2
-    prepare_data_dir(config)
-    spool = DocumentSpool(config.spool_dir)
-    if options.prune_done_days is not None and not options.dry_run:
-        pruned = spool.prune_done(options.prune_done_days * 86400.0)
-        print(f"deleted the spool files of {len(pruned)} run(s) done more than "
-              f"{options.prune_done_days:g} days ago")
-    pending = spool.pending_uids()
-    if options.uid:
-        unknown = sorted(set(options.uid) - set(pending))
-        if unknown:
-            print(f"not pending in {config.spool_dir}: {', '.join(unknown)}")
-        pending = [uid for uid in pending if uid in set(options.uid)]
-    if not pending:
-        print(f"nothing to replay: no pending run in {config.spool_dir}")
-        return 0
-    print(f"{len(pending)} pending run(s) in {config.spool_dir}")
-
-    server: LocalTiledServer | None = None
-    if config.uses_local_server:
-        server = LocalTiledServer(config)
-        uri, api_key = running_server_uri(config, server.api_key), server.api_key
-        if uri is None:
-            print("starting the local Tiled server for the replay ...")
-            uri = server.start().uri
-        else:
-            server = None
-    else:
-        uri, api_key = config.tiled_uri, config.api_key
-    try:
-        if not tiled_answers(uri, timeout=5.0):
-            print(f"Tiled at {uri} does not answer; the runs stay pending")
-            return 1
-        client = connect(uri, api_key)
-        print(f"Tiled at {uri} (key {mask_secret(api_key)})")
-        started = time.perf_counter()
-        results = replay_pending(spool, client, dry_run=options.dry_run, uids=pending)
-        print(format_results(results))
-        print(f"{'looked at' if options.dry_run else 'replayed'} {len(results)} run(s) "
-              f"in {time.perf_counter() - started:.1f} s")
-    finally:
-        if server is not None:
-            server.stop()
-    return 1 if any(result.outcome.failed for result in results) else 0

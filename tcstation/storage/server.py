@@ -9,7 +9,7 @@ builds the same application from tiled's Python API (as
 0600 file:
 
     TCSTATION_TILED_CATALOG=... TCSTATION_TILED_TABULAR=... \
-        python -m tcstation.storage_server --data-dir DIR --port N
+        python -m tcstation.storage.server --data-dir DIR --port N
 
 The catalog and tabular URIs travel in the environment, not the command line,
 because a PostgreSQL URI may carry a password.
@@ -25,7 +25,6 @@ import fcntl
 import json
 import logging
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -38,16 +37,15 @@ from pathlib import Path
 import httpx
 
 from tcstation.processes import process_exists, stop_process, stop_when_orphaned
-from tcstation.storage_config import (
+from tcstation.storage.config import (
     TILED_CATALOG_VARIABLE,
     TILED_TABULAR_VARIABLE,
     StorageConfig,
-    StorageConfigError,
     load_or_create_api_key,
     mask_secret,
     prepare_data_dir,
 )
-from tcstation.storage_tiled import healthz_url, tiled_answers
+from tcstation.storage.tiled import healthz_url, tiled_answers
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +139,7 @@ class LocalTiledServer:
         return self.config.log_dir / "tiled-server.log"
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "tcstation.storage_server",
+        return [sys.executable, "-m", "tcstation.storage.server",
                 "--data-dir", str(self.config.data_dir), "--port", str(port),
                 "--owner-pid", str(os.getpid())]
 
@@ -290,47 +288,11 @@ def serve(config: StorageConfig, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="info")
 
 
-def serve_main(argv: list[str]) -> int:
-    """``tcstation tiled``: serve the data directory's Tiled in the foreground until Ctrl-C.
-
-    For looking at runs when no session runs. Reuses a server already serving
-    the data directory (then it only prints where it is).
-    """
-    parser = argparse.ArgumentParser(
-        prog="tcstation tiled",
-        description="Serve the local Tiled store of TCSTATION_DATA_DIR on 127.0.0.1 until Ctrl-C.",
-    )
-    parser.parse_args(argv)
-    try:
-        config = StorageConfig.from_environment()
-    except StorageConfigError as error:
-        print(f"tcstation tiled: {error}")
-        return 2
-    if not config.uses_local_server:
-        print(f"TCSTATION_TILED_URI is set: the station uses the Tiled at {config.tiled_uri}")
-        return 0
-    uri, api_key, server = ensure_local_server(config)
-    print(f"Tiled serves {config.data_dir} at {uri} (key {mask_secret(api_key)}; the full key "
-          f"is in {config.api_key_file}, readable only by you)")
-    if server is None:
-        print("(an already running server; it stops with the session that started it)")
-        return 0
-    print("Ctrl-C stops it.", flush=True)
-    # The server runs in a session of its own (a Ctrl-C in the terminal must not
-    # kill it behind the station's back), so it is stopped here, on SIGTERM too.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    try:
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tcstation.storage_server",
+        prog="python -m tcstation.storage.server",
         description="Serve a tcstation data directory with Tiled on 127.0.0.1. The key is read "
                     f"from DATA_DIR/tiled_api_key; {TILED_CATALOG_VARIABLE} and "
                     f"{TILED_TABULAR_VARIABLE} choose the databases (default: files in DATA_DIR).",

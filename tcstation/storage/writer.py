@@ -56,9 +56,9 @@ from bluesky_tiled_plugins import TiledWriter
 from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer
 from tiled.client.container import Container
 
-from tcstation.storage_replay import ReplayOutcome, replay_run
-from tcstation.storage_spool import DocumentSpool, RunLock, SpoolError, decode_document
-from tcstation.storage_tiled import RunContents, TiledRunState, tiled_answers, tiled_run_state
+from tcstation.storage.replay import ReplayOutcome, replay_run
+from tcstation.storage.spool import DocumentSpool, RunLock, SpoolError, decode_document
+from tcstation.storage.tiled import RunContents, TiledRunState, tiled_answers, tiled_run_state
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,7 @@
+"""``python -m tcstation``: the same command line as ``tcstation``."""
+
+import sys
+
+from tcstation.cli import main
+
+sys.exit(main())
