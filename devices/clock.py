@@ -107,6 +107,7 @@ class SimulationClock:
         self._now = float(value) if value is not None else -math.inf
         self._connected = bool(time_signal.connected)
         self._ticks_since_connect = int(self._connected and value is not None)
+        self._tick_callbacks: list[Callable[[float], None]] = []
         self._subscriptions = (
             time_signal.subscribe(self._ticked, run=False),
             time_signal.subscribe(self._connection_changed, event_type=time_signal.SUB_META,
@@ -117,9 +118,25 @@ class SimulationClock:
         if value is None:
             return
         with self._condition:
+            callbacks = list(self._tick_callbacks)
+        # Before the waiters wake: a wait that ends at this tick sees its readings.
+        for callback in callbacks:
+            callback(float(value))
+        with self._condition:
             self._now = float(value)
             self._ticks_since_connect += 1
             self._condition.notify_all()
+
+    def add_tick_callback(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(time)`` on each tick, once the tick's readings have arrived.
+
+        A reading's monitor update arrives before the clock's of the same tick, so
+        :meth:`now` at a reading's callback is the previous tick's time: one tick late,
+        and a tick is tens of simulated seconds when the machine stalls. A device that
+        needs the simulated time of a reading keeps it until this callback gives it.
+        """
+        with self._condition:
+            self._tick_callbacks.append(callback)
 
     def _connection_changed(self, connected=None, **kwargs) -> None:
         if connected is None:

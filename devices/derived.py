@@ -73,14 +73,38 @@ class LagCorrectedTemperature(Device):
         self._lock = threading.Lock()
         self._sample: float | None = None
         self._updated: float | None = None
+        self._pending: float | None = None
+        self._ticking_clock = None
         controller.stage_temperature.subscribe(self._record, run=True)
 
     def _record(self, value=None, **kwargs) -> None:
         if value is None:
             return
-        now = self.controller.clock.now()  # physical seconds: the simulator's, if simulated
-        stage = float(value)
+        clock = self.controller.clock
+        if not clock.simulated:
+            self._commit(clock.now(), float(value))
+            return
+        # The reading belongs to the simulated time of the clock's next tick.
+        if self._ticking_clock is not clock:
+            self._ticking_clock = clock
+            clock.add_tick_callback(self._ticked)
         with self._lock:
+            self._pending = float(value)
+
+    def _ticked(self, now: float) -> None:
+        with self._lock:
+            stage, self._pending = self._pending, None
+        if stage is not None:
+            self._commit(now, stage)
+
+    def _commit(self, now: float, stage: float) -> None:
+        """Put a stage reading of physical time ``now`` into the history and the observer."""
+        with self._lock:
+            # A restarted IOC's clock may start again below the times already kept (a
+            # new simulation, or a state saved a moment before the restart): a history
+            # from another timeline would bend the rate fit once the clock is back there.
+            while self._history and self._history[-1][0] > now:
+                self._history.pop()
             self._history.append((now, stage))
             if self._sample is None or not math.isfinite(now):
                 self._sample = stage

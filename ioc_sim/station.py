@@ -29,6 +29,7 @@ import asyncio
 import heapq
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -54,6 +55,9 @@ DEFAULT_PORT = 5075
 DEFAULT_TICK = 0.1
 MIN_TICK = 1.0 / 60.0
 STATE_SAVE_PERIOD = 1.0  # wall seconds between saves of the simulation state
+STATE_SAVE_SIMULATED = 1.0
+"""Simulated seconds between saves as well: at full speed a wall second is hundreds of them,
+and a restart would otherwise roll the sample's temperature back by as much."""
 ONSET_REFRESH_PERIOD = 1.0  # wall seconds between refreshes of the true-onset diagnostics
 MAX_PENDING_WAKES = 64
 FAST_STEP = 1.0
@@ -133,6 +137,7 @@ class StationIOC(CheckedGroup):
         onsets_task = None
         onsets_due = 0.0
         saved_at = 0.0
+        saved_simulated = -math.inf
         last = time.monotonic()
         while True:
             wake = self._next_wake()
@@ -165,9 +170,11 @@ class StationIOC(CheckedGroup):
             except Exception:
                 logger.exception("simulation step failed; the IOC keeps serving")
             last = time.monotonic() if fast else now
-            if self.state_file is not None and now >= saved_at + STATE_SAVE_PERIOD:
+            if self.state_file is not None and (
+                    now >= saved_at + STATE_SAVE_PERIOD
+                    or self.simulation.time >= saved_simulated + STATE_SAVE_SIMULATED):
                 save_state(self.simulation, self.state_file)
-                saved_at = now
+                saved_at, saved_simulated = now, self.simulation.time
             if onsets_task is not None and onsets_task.done():
                 if onsets_task.exception() is None:
                     await self.diagnostics.publish_onsets(onsets_task.result())

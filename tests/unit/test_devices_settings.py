@@ -16,6 +16,7 @@ from tcstation.devices import (
     TemperatureMoveInterruptedError,
 )
 from tcstation.devices.clock import SimulationClock, WallClock
+from tcstation.devices.derived import LagCorrectedTemperature
 from tcstation.devices.fakes import fake_device
 from tcstation.devices.signals import SettingRangeError, SettingTimeoutError
 from tcstation.devices.waiting import OutageTimeoutError
@@ -222,6 +223,45 @@ def test_the_simulation_clock_gives_up_when_its_ioc_goes_away():
     assert not clock.wait_until(2000.0, timeout=30.0)
     assert time.monotonic() - started < 10.0
     assert not clock.connected
+
+
+def lag_corrected_on(clock):
+    controller = fake_device(TemperatureController, name="cryostat")
+    controller.clock = clock
+    lockin = fake_device(LockIn, name="lockin")
+    lockin.time_constant.sim_put(0)
+    lockin.slope.sim_put(0)
+    controller.stage_temperature.sim_put(50.0)
+    return controller, LagCorrectedTemperature(controller=controller, lockin=lockin,
+                                                name="estimate")
+
+
+def test_a_stage_reading_takes_the_simulated_time_of_the_tick_that_follows_it():
+    """The IOC publishes a tick's readings, then the clock: at the reading's callback the
+    clock still shows the previous tick, which is a whole stall's worth of seconds earlier."""
+    time_signal, clock = simulation_clock()
+    controller, estimate = lag_corrected_on(clock)
+    for tick in range(1, 4):
+        controller.stage_temperature.sim_put(50.0 + 0.5 * tick)
+        time_signal.put(1000.0 + 20.0 * tick)
+    assert [when for when, _ in estimate._history] == [1020.0, 1040.0, 1060.0]
+    temperature, rate = estimate.estimate()
+    assert rate == pytest.approx(0.5 / 20.0)
+
+
+def test_a_restarted_clock_drops_the_history_of_another_timeline():
+    time_signal, clock = simulation_clock()
+    controller, estimate = lag_corrected_on(clock)
+    for tick in range(1, 30):
+        controller.stage_temperature.sim_put(4.2 + 0.001 * (tick % 2))
+        time_signal.put(1000.0 + tick)
+    time_signal.put(900.0)  # a new IOC, its simulation started afresh
+    for tick in range(1, 40):
+        controller.stage_temperature.sim_put(60.0 + 0.025 * tick)
+        time_signal.put(900.0 + tick)
+    assert max(when for when, _ in estimate._history) == 939.0
+    temperature, rate = estimate.estimate()
+    assert rate == pytest.approx(0.025)
 
 
 def test_a_wall_clock_scales_physical_seconds():
