@@ -34,7 +34,7 @@ import os
 import time
 from pathlib import Path
 
-from caproto.server import SubGroup
+from caproto.server import SubGroup, template_arg_parser
 
 from tcstation.instruments import simulation as simulation_contract
 from tcstation.instruments.signal import by_suffix
@@ -225,17 +225,26 @@ def configure_loopback_environment(port: int, interfaces: list[str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tcstation ioc",
-        description="Serve the simulated cryogenic station (cryostat, two lock-ins, dc source, "
-        "sample environment) over Channel Access.",
-    )
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX,
-                        help=f"station PV prefix (default {DEFAULT_PREFIX})")
+    """caproto's IOC parser (``--prefix``, ``-q``/``-v``, ``--interfaces``, ...) with ours.
+
+    Two of caproto's options mean more here: ``--interfaces`` defaults to loopback
+    only, and ``--list-pvs`` prints every PV with its description and exits.
+    """
+    parser, _ = template_arg_parser(
+        desc="Serve the simulated cryogenic station (cryostat, two lock-ins, dc source, "
+             "sample environment) over Channel Access.",
+        default_prefix=DEFAULT_PREFIX, supported_async_libs=["asyncio"])
+    parser.prog = "tcstation ioc"
+    ours = {
+        "prefix": (DEFAULT_PREFIX, f"station PV prefix (default {DEFAULT_PREFIX})"),
+        "interfaces": (["127.0.0.1"], "interfaces to serve on (default loopback only)"),
+        "list_pvs": (False, "print every PV with its description and exit"),
+    }
+    for action in parser._actions:
+        if action.dest in ours:
+            action.default, action.help = ours[action.dest]
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"Channel Access server port (default {DEFAULT_PORT})")
-    parser.add_argument("--interfaces", nargs="+", default=["127.0.0.1"],
-                        help="interfaces to serve on (default loopback only)")
     parser.add_argument("--speedup", type=float, default=1.0,
                         help="simulated seconds per wall second, 0.1 to 1000 (default 1)")
     parser.add_argument("--sample", default="mg_mgo", choices=SAMPLE_KINDS,
@@ -247,11 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "1/speedup, within 1/60 to 0.1, so readings refresh faster than a "
                         "lock-in settles)")
     parser.add_argument("--state-file", type=Path, default=None,
-                        help="save the simulation's state here every second and restore it "
-                        "at start, catching up on the downtime: an IOC restart does not "
-                        "reset the cryostat")
-    parser.add_argument("--list-pvs", action="store_true",
-                        help="print every PV with its description and exit")
+                        help="save the simulation's state here every second (wall and "
+                        "simulated) and restore it at start, catching up on the downtime: an "
+                        "IOC restart does not reset the cryostat")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     return parser
 
@@ -274,6 +281,7 @@ def build_ioc(args: argparse.Namespace) -> StationIOC:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    split_caproto_arguments = template_arg_parser(desc="", default_prefix=DEFAULT_PREFIX)[1]
     low, high = SPEEDUP_RANGE
     if not low <= args.speedup <= high:
         parser.error(f"--speedup {args.speedup:g} is outside the allowed range {low:g} to {high:g}")
@@ -284,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port {args.port} is outside the allowed range 1024 to 65535")
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.verbose or args.quiet:
+        split_caproto_arguments(args)  # caproto's own log handlers, as its IOCs set them
     ioc = build_ioc(args)
     if args.list_pvs:
         for name, instance in ioc.pvdb.items():

@@ -153,3 +153,18 @@ def test_saved_state_keeps_the_input_temperature_limits():
     older = StationSimulation(noise=False)
     restore_simulation(older, state, downtime=0.0)
     assert older.cryostat.input_limits == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_the_ioc_command_line_is_caproto_s_with_the_station_s_options():
+    from tcstation.ioc_sim.station import DEFAULT_PORT, DEFAULT_PREFIX, build_parser
+
+    parser = build_parser()
+    defaults = parser.parse_args([])
+    assert (defaults.prefix, defaults.port, defaults.interfaces) == (
+        DEFAULT_PREFIX, DEFAULT_PORT, ["127.0.0.1"])
+    assert defaults.async_lib == "asyncio" and not defaults.list_pvs
+    options = parser.parse_args(["-vv", "--prefix", "P:", "--speedup", "60", "--sample", "pb",
+                                 "--interfaces", "127.0.0.1", "::1", "--list-pvs"])
+    assert options.verbose == 2 and options.prefix == "P:" and options.speedup == 60.0
+    assert options.sample == "pb" and options.interfaces == ["127.0.0.1", "::1"]
+    assert "caproto version" in parser.format_help()
