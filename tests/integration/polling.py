@@ -15,3 +15,10 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: f
             return result
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def events_of(RE, plan) -> list[dict]:
+    """Run ``plan`` and return its events' data, in order."""
+    events = []
+    RE(plan, {"event": lambda name, doc: events.append(doc["data"])})
+    return events

@@ -7,7 +7,6 @@ import time
 
 import bluesky.plan_stubs as bps
 import pytest
-from bluesky import RunEngine
 from bluesky.plans import count
 from caproto.sync.client import read as ca_read
 from polling import wait_for
@@ -27,23 +26,6 @@ pytestmark = pytest.mark.integration
 def destroy(station) -> None:
     for device in station.devices:
         device.destroy()
-
-
-@pytest.fixture(scope="module")
-def ioc(station_factory):
-    return station_factory(speedup=60.0, sample="mg_mgo", noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(ioc):
-    station = build_station(ioc.prefix).connect(timeout=10.0)
-    yield station
-    destroy(station)
-
-
-@pytest.fixture
-def RE():
-    return RunEngine({})
 
 
 class Trace:

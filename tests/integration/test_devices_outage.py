@@ -10,8 +10,6 @@ import pytest
 from bluesky import RunEngine
 from polling import wait_for
 
-from tcstation.devices import build_station
-
 pytestmark = pytest.mark.integration
 
 LONG_TIME_CONSTANT = 12  # OFLT 10 s: 70 s to settle at 12 dB/oct, 7 wall s at 10x
@@ -24,14 +22,6 @@ def ioc(station_factory, tmp_path_factory):
     process.state_file = tmp_path_factory.mktemp("outage") / "state.json"
     process.restart()  # now saving its state, so a restart resumes the same simulation
     return process
-
-
-@pytest.fixture(scope="module")
-def station(ioc):
-    station = build_station(ioc.prefix).connect(timeout=10.0)
-    yield station
-    for device in station.devices:
-        device.destroy()
 
 
 def kill(ioc) -> None:

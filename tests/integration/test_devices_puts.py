@@ -6,11 +6,10 @@ import threading
 
 import bluesky.plan_stubs as bps
 import pytest
-from bluesky import RunEngine
 from caproto.sync.client import read as ca_read
 from polling import wait_for
 
-from tcstation.devices import TemperatureLimitError, build_station
+from tcstation.devices import TemperatureLimitError
 from tcstation.devices.signals import SettingTimeoutError
 
 pytestmark = pytest.mark.integration
@@ -19,24 +18,6 @@ pytestmark = pytest.mark.integration
 def read_pv(name: str):
     # no repeater: a spawned one would inherit, and hold open, the test run's stdout
     return ca_read(name, data_type="time", repeater=False)
-
-
-@pytest.fixture(scope="module")
-def ioc(station_factory):
-    return station_factory(speedup=60.0, sample="mg_mgo", noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(ioc):
-    station = build_station(ioc.prefix).connect(timeout=10.0)
-    yield station
-    for device in station.devices:
-        device.destroy()
-
-
-@pytest.fixture
-def RE():
-    return RunEngine({})
 
 
 def test_a_second_set_supersedes_the_first_instead_of_raising(station):

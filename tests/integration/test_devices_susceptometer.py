@@ -7,11 +7,11 @@ import time
 
 import bluesky.plan_stubs as bps
 import pytest
-from bluesky import RunEngine
 from bluesky.plans import count
 from bluesky.utils import FailedStatus
+from polling import events_of
 
-from tcstation.devices import LockInOverloadError, build_station
+from tcstation.devices import LockInOverloadError
 from tcstation.devices.sr830_tables import SENSITIVITIES
 from tcstation.ioc_sim.simulation import PICKUP_PHASE_DEG
 
@@ -23,25 +23,6 @@ READINGS = 8
 @pytest.fixture(scope="module")
 def ioc(station_factory):
     return station_factory(speedup=60.0, sample="pb", noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(ioc):
-    station = build_station(ioc.prefix).connect(timeout=10.0)
-    yield station
-    for device in station.devices:
-        device.destroy()
-
-
-@pytest.fixture
-def RE():
-    return RunEngine({})
-
-
-def events_of(RE, plan) -> list[dict]:
-    events = []
-    RE(plan, {"event": lambda name, doc: events.append(doc["data"])})
-    return events
 
 
 def mean_of(events, key) -> float:

@@ -10,8 +10,9 @@ import pytest
 from bluesky import RunEngine
 from bluesky.plans import count
 from bluesky.utils import FailedStatus
+from polling import events_of
 
-from tcstation.devices import ComplianceError, build_station
+from tcstation.devices import ComplianceError
 from tcstation.ioc_sim.physics import PAPER_JUNCTIONS
 
 pytestmark = pytest.mark.integration
@@ -20,31 +21,12 @@ LOCKIN_NOISE_OHM = 0.6e-6
 """One reading's noise in dU/dI: 15 nV/sqrt(Hz) over 1/(8 x 300 ms), over 17 mA rms."""
 
 
-@pytest.fixture(scope="module")
-def ioc(station_factory):
-    return station_factory(speedup=60.0, sample="mg_mgo", noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(ioc):
-    station = build_station(ioc.prefix).connect(timeout=10.0)
-    RE = RunEngine({})
-    RE(bps.mv(station.environment.insert, "transport", station.environment.contacts, "surface",
-              station.bias_source.output_enabled, "On"))
-    yield station
-    for device in station.devices:
-        device.destroy()
-
-
-@pytest.fixture
-def RE():
-    return RunEngine({})
-
-
-def events_of(RE, plan) -> list[dict]:
-    events = []
-    RE(plan, {"event": lambda name, doc: events.append(doc["data"])})
-    return events
+@pytest.fixture(scope="module", autouse=True)
+def transport_insert(station):
+    """The transport insert on the surface contacts, the source's output on."""
+    RunEngine({})(bps.mv(station.environment.insert, "transport",
+                         station.environment.contacts, "surface",
+                         station.bias_source.output_enabled, "On"))
 
 
 def wait_simulated_seconds(station, seconds: float, timeout: float = 10.0) -> None:

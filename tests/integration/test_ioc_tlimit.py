@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import epics
 import pytest
@@ -18,6 +17,7 @@ from caproto import ChannelType
 from caproto._utils import ErrorResponseReceived
 from caproto.sync.client import read as caproto_read
 from caproto.sync.client import write as caproto_write
+from polling import wait_for
 from scipy.optimize import brentq
 
 from tcstation.ioc_sim.instruments import HEATING_RATE_AT_FULL_POWER, CryostatModel
@@ -78,7 +78,7 @@ class Trace:
         self.values: dict[str, list] = {name: [] for name in names}
         self._lock = threading.Lock()
         self.pvs = [epics.PV(name, auto_monitor=True, callback=self._record) for name in names]
-        wait_until(lambda: all(self.values.values()), 10.0, f"monitors of {names}")
+        wait_for(lambda: all(self.values.values()), 10.0, f"monitors of {names}")
 
     def _record(self, pvname=None, value=None, **kwargs):
         with self._lock:
@@ -96,14 +96,6 @@ class Trace:
         for pv in self.pvs:
             pv.clear_callbacks()
             pv.disconnect()
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def put(name: str, value) -> None:
@@ -128,7 +120,7 @@ def test_a_heater_runaway_stops_at_the_sample_limit_at_any_speedup(station_facto
         put(f"{prefix}TC:HTR1:Range", "High")
         # Long enough in simulated time for the peak and the start of the cool-down.
         until = started + TRIP_TIME + 200.0
-        wait_until(lambda: trace.last(clock) >= until, 120.0,
+        wait_for(lambda: trace.last(clock) >= until, 120.0,
                    f"{until:.0f} simulated s (at {speedup:g}x)")
         readings = trace.all(kelvin) + trace.all(truth)
         assert max(readings) > LIMIT, "the runaway must have reached the limit"
@@ -176,7 +168,7 @@ def test_the_limit_survives_an_ioc_restart_with_its_state_file(station_factory, 
     put(f"{station.prefix}TC:IN2:TLimit", 77.0)
     clock = epics.caget(f"{station.prefix}SIM:Time_RBV", use_monitor=False)
     # The state file is written once a wall second: wait until it holds the limit.
-    wait_until(lambda: station.state_file.exists()
+    wait_for(lambda: station.state_file.exists()
                and '"input_limits": [0.0, 77.0, 0.0, 0.0]' in station.state_file.read_text(), 30.0,
                "the state file to hold the limit")
     station.restart()

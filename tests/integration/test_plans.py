@@ -43,27 +43,6 @@ from tcstation.plans.validation import PlanArgumentError
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def station_ioc(station_factory, tmp_path_factory):
-    return station_factory(speedup=60.0, noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(station_ioc):
-    return build_station(station_ioc.prefix).connect(timeout=10.0)
-
-
-@pytest.fixture
-def RE():
-    engine = RunEngine({}, call_returns_result=False)
-    documents: list[tuple[str, dict]] = []
-    engine.subscribe(lambda name, doc: documents.append((name, doc)))
-    engine.documents = documents
-    yield engine
-    if engine.state != "idle":
-        engine.halt()
-
-
 def events(documents, stream: str = "primary") -> list[dict]:
     """Events of the last run in ``documents``."""
     last_start = [doc["uid"] for name, doc in documents if name == "start"][-1]
@@ -75,15 +54,6 @@ def events(documents, stream: str = "primary") -> list[dict]:
 
 def column(event_list, field: str) -> np.ndarray:
     return np.array([event["data"][field] for event in event_list], dtype=float)
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def assert_safe(station):
@@ -205,7 +175,7 @@ def test_compliance_trip_pauses_with_a_message(station, RE):
     assert_safe(station)
 
 
-def test_temperature_guard_stops_a_runaway_heater_before_the_limit(station, station_ioc, RE):
+def test_temperature_guard_stops_a_runaway_heater_before_the_limit(station, ioc, RE):
     controller = station.cryostat
     limit = controller.sample_temperature_limit
     RE(cool_down(station, 30.0))
@@ -216,8 +186,8 @@ def test_temperature_guard_stops_a_runaway_heater_before_the_limit(station, stat
 
     def heater_runs_away():
         # an operator's slip mid-run: open loop, full heater power
-        assert epics.caput(f"{station_ioc.prefix}TC:OUT1:MOUT", 100.0, wait=True) == 1
-        assert epics.caput(f"{station_ioc.prefix}TC:OUT1:Mode", "Open Loop", wait=True) == 1
+        assert epics.caput(f"{ioc.prefix}TC:OUT1:MOUT", 100.0, wait=True) == 1
+        assert epics.caput(f"{ioc.prefix}TC:OUT1:Mode", "Open Loop", wait=True) == 1
         runaway.set()
 
     _after_events(RE, 4, heater_runs_away)

@@ -106,33 +106,23 @@ def after_events(RE, count: int, action, condition=None):
     return RE.subscribe(watch)
 
 
-@pytest.fixture(scope="module")
-def station_ioc(station_factory):
-    return station_factory(speedup=60.0, noise=True)
-
-
-@pytest.fixture(scope="module")
-def station(station_ioc):
-    return build_station(station_ioc.prefix).connect(timeout=20.0)
-
-
 @pytest.fixture
-def restore(station, station_ioc):
+def restore(station, ioc):
     yield
-    prefix = station_ioc.prefix
+    prefix = ioc.prefix
     epics.caput(f"{prefix}TC:IN1:Units", "K", wait=True)
     epics.caput(f"{prefix}TC:OUT1:Mode", "Closed Loop", wait=True)
     epics.caput(f"{prefix}TC:OUT1:MOUT", 0.0, wait=True)
 
 
-def test_celsius_display_units_do_not_blind_the_guard(station, station_ioc, restore):
+def test_celsius_display_units_do_not_blind_the_guard(station, ioc, restore):
     """IN1 in Celsius (a legal put) and a heater runaway mid-ramp: the sample stays cold."""
     RE, guard, _ = guarded_engine(station)
     peak = Peak(station)
     RE(cool_down(station, 60.0))
-    assert epics.caput(f"{station_ioc.prefix}TC:IN1:Units", "C", wait=True) == 1
+    assert epics.caput(f"{ioc.prefix}TC:IN1:Units", "C", wait=True) == 1
     peak.reset()
-    after_events(RE, 3, lambda: heater_runs_away(station_ioc.prefix))
+    after_events(RE, 3, lambda: heater_runs_away(ioc.prefix))
     with pytest.raises(RampInterruptedError, match="temperature guard"):
         RE(transport_ramp(station, start=60.0, stop=75.0, rate=1.5, biases=(0.0,)))
     wait_simulated(station, 120.0)
@@ -140,11 +130,11 @@ def test_celsius_display_units_do_not_blind_the_guard(station, station_ioc, rest
     assert peak.value < LIMIT, f"the sample reached {peak.value:.2f} K"
 
 
-def test_the_watchdog_stops_a_100_K_setpoint_with_the_run_engine_idle(station, station_ioc,
+def test_the_watchdog_stops_a_100_K_setpoint_with_the_run_engine_idle(station, ioc,
                                                                        restore, tmp_path):
     from tcstation.watchdog import start_watchdog
 
-    prefix = station_ioc.prefix
+    prefix = ioc.prefix
     peak = Peak(station)
     log = tmp_path / "watchdog.log"
     with start_watchdog(prefix, log_path=log) as watchdog:
@@ -169,9 +159,9 @@ def test_the_watchdog_stops_a_100_K_setpoint_with_the_run_engine_idle(station, s
     assert "watchdog" in log.read_text() and "heater range Off" in log.read_text()
 
 
-def test_a_raw_unsafe_setpoint_in_a_plan_is_refused_and_the_run_ends(station, station_ioc):
+def test_a_raw_unsafe_setpoint_in_a_plan_is_refused_and_the_run_ends(station, ioc):
     RE, _, documents = guarded_engine(station)
-    raw = EpicsSignal(f"{station_ioc.prefix}TC:OUT1:SP", name="raw_setpoint")
+    raw = EpicsSignal(f"{ioc.prefix}TC:OUT1:SP", name="raw_setpoint")
     raw.wait_for_connection(10.0)
     before = station.cryostat.setpoint.get(use_monitor=False)
 
@@ -204,11 +194,11 @@ def test_the_final_setpoint_after_a_ramp_to_the_limit_is_the_safe_hold(station):
     assert station.cryostat.setpoint.get(use_monitor=False) <= LIMIT - HOLD_MARGIN + 1e-6
 
 
-def test_a_guard_trip_near_a_ramps_end_ends_it_with_the_ramps_error(station, station_ioc,
+def test_a_guard_trip_near_a_ramps_end_ends_it_with_the_ramps_error(station, ioc,
                                                                     restore):
     RE, guard, _ = guarded_engine(station)
     sample_field = station.cryostat.sample_temperature.name
-    after_events(RE, 1, lambda: heater_runs_away(station_ioc.prefix),
+    after_events(RE, 1, lambda: heater_runs_away(ioc.prefix),
                  condition=lambda doc: doc["data"][sample_field] >= 73.5)
     with pytest.raises(RampInterruptedError, match="temperature guard"):
         RE(transport_ramp(station, start=71.0, stop=74.0, rate=1.5, biases=(0.0, 0.2)))
@@ -216,7 +206,7 @@ def test_a_guard_trip_near_a_ramps_end_ends_it_with_the_ramps_error(station, sta
 
 
 def test_a_guard_trip_after_the_ramp_closed_does_not_replay_the_closed_run(station,
-                                                                         station_ioc, restore):
+                                                                         ioc, restore):
     """The runaway starts at the run's stop document and the trip lands before the clean-up.
 
     The clean-up (make_safe) puts the loop back in closed loop, which ends the runaway:
@@ -234,7 +224,7 @@ def test_a_guard_trip_after_the_ramp_closed_does_not_replay_the_closed_run(stati
     def runaway_at_stop(name, doc):
         if name != "stop":
             return
-        heater_runs_away(station_ioc.prefix)
+        heater_runs_away(ioc.prefix)
         deadline = time.monotonic() + 120.0
         while guard.trips == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
