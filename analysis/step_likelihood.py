@@ -37,6 +37,8 @@ MIN_POINTS_PER_SIDE = 5
 """Points a window needs on each side of a candidate position."""
 WINDOW_COVERAGE = 0.8
 """Share of the window's half-width the curve must cover on each side of a candidate."""
+SPLIT_MIN_IMPROVEMENT = 4.0
+"""Fall of -2 ln L that a width of its own on each side of t0 must bring to be kept."""
 SCAN_POSITION_STEP = 0.05
 """K, the finest spacing of candidate positions (dense curves are thinned to it)."""
 
@@ -243,12 +245,15 @@ def fit_step(temperature: NDArray, signal: NDArray, noise: float, position: floa
              width: float, base_half_width: float) -> StepFit | None:
     """Fit the step model in the window around a scan's best candidate.
 
-    t0 and the logarithms of the two widths are fitted by least squares with the five
-    linear parameters solved at each trial (variable projection); t0 stays within a kelvin
-    of the scan's position, the widths within [:data:`MIN_WIDTH`, :data:`MAX_WIDTH`]. The
-    covariance is sigma^2 (J^T J)^-1 of the full Jacobian at the optimum, sigma the larger
-    of the point noise and the residual rms: the curvature of the log likelihood at its
-    maximum.
+    t0 and the logarithm of the width are fitted by least squares with the five linear
+    parameters solved at each trial (variable projection), first with one width on both
+    sides of t0, then with a width on each side; the split step is kept when it lowers
+    -2 ln L by more than :data:`SPLIT_MIN_IMPROVEMENT` (a likelihood ratio test for one
+    parameter). t0 stays within a kelvin of the scan's position, the widths within
+    [:data:`MIN_WIDTH`, :data:`MAX_WIDTH`]. The covariance is sigma^2 (J^T J)^-1 of the full
+    Jacobian at the optimum, sigma the larger of the point noise and the residual rms: the
+    curvature of the log likelihood at its maximum (with one width, both width entries hold
+    its variance, perfectly correlated).
 
     Returns
     -------
@@ -264,28 +269,32 @@ def fit_step(temperature: NDArray, signal: NDArray, noise: float, position: floa
     window_y = window_y - offset
     centre = position
 
-    def widths(trial: NDArray) -> NDArray:
-        return np.array([trial[0], math.exp(trial[1]), math.exp(trial[2])])
+    def nonlinear_of(trial: NDArray) -> NDArray:
+        widths = np.exp(trial[1:])
+        return np.array([trial[0], widths[0], widths[-1]])
 
     def residual(trial: NDArray) -> NDArray:
-        design = _linear_design(window_t, widths(trial), centre, half)
+        design = _linear_design(window_t, nonlinear_of(trial), centre, half)
         coefficients = np.linalg.lstsq(design, window_y, rcond=None)[0]
         return (window_y - design @ coefficients) / noise
 
     gap = max(float(np.max(np.diff(window_t))), 1e-6)
     log_width = math.log(min(max(width, MIN_WIDTH), MAX_WIDTH))
-    start = np.array([position, log_width, log_width])
     reach = min(1.0, 0.5 * half)
-    lower = np.array([position - reach, math.log(MIN_WIDTH), math.log(MIN_WIDTH)])
-    upper = np.array([position + reach, math.log(MAX_WIDTH), math.log(MAX_WIDTH)])
-    start = np.clip(start, lower + 1e-9, upper - 1e-9)
-    best = least_squares(residual, start, bounds=(lower, upper), x_scale=[gap, 1.0, 1.0],
-                         method="trf", max_nfev=80)
-    nonlinear = widths(best.x)
+    bounds = ([position - reach, math.log(MIN_WIDTH)], [position + reach, math.log(MAX_WIDTH)])
+    start = np.clip([position, log_width], np.add(bounds[0], 1e-9), np.subtract(bounds[1], 1e-9))
+    symmetric = least_squares(residual, start, bounds=bounds, x_scale=[gap, 1.0],
+                              method="trf", max_nfev=60)
+    split_start = np.append(symmetric.x, symmetric.x[1])
+    split = least_squares(residual, split_start,
+                          bounds=(bounds[0] + bounds[0][1:], bounds[1] + bounds[1][1:]),
+                          x_scale=[gap, 1.0, 1.0], method="trf", max_nfev=60)
+    use_split = 2.0 * (symmetric.cost - split.cost) > SPLIT_MIN_IMPROVEMENT
+    nonlinear = nonlinear_of(split.x if use_split else symmetric.x)
     design = _linear_design(window_t, nonlinear, centre, half)
     linear = np.linalg.lstsq(design, window_y, rcond=None)[0]
     residuals = window_y - design @ linear
-    dof = max(window_t.size - len(PARAMETER_NAMES), 1)
+    dof = max(window_t.size - len(PARAMETER_NAMES) + (0 if use_split else 1), 1)
     sigma = max(noise, math.sqrt(float(residuals @ residuals) / dof))
     linear[0] += offset
     parameters = np.concatenate((nonlinear, linear))
@@ -302,7 +311,14 @@ def fit_step(temperature: NDArray, signal: NDArray, noise: float, position: floa
     jacobian[:, 1] = np.where(above, slope_of_step * (window_t - position) / width_above, 0.0)
     jacobian[:, 2] = np.where(above, 0.0, slope_of_step * (window_t - position) / width_below)
     jacobian[:, 3:] = design
-    covariance = sigma**2 * np.linalg.pinv(jacobian.T @ jacobian, rcond=1e-12)
+    if use_split:
+        covariance = sigma**2 * np.linalg.pinv(jacobian.T @ jacobian, rcond=1e-12)
+    else:
+        joint = np.column_stack([jacobian[:, 0], jacobian[:, 1] + jacobian[:, 2],
+                                 jacobian[:, 3:]])
+        reduced = sigma**2 * np.linalg.pinv(joint.T @ joint, rcond=1e-12)
+        expand = [0, 1, 1, 2, 3, 4, 5, 6]
+        covariance = reduced[np.ix_(expand, expand)]
     return StepFit(parameters=parameters, covariance=covariance, centre=centre,
                    half_width=half, noise=sigma, low=float(window_t[0]),
                    high=float(window_t[-1]))

@@ -119,6 +119,11 @@ MISFIT_RATIO = 2.0
 shape test (see "Smooth backgrounds")."""
 LOCAL_ONSET_ITERATIONS = 4
 """Times the neighbourhood of :func:`_local_onset` is moved to the last crossing found."""
+LOCAL_ONSET_MIN_SIGMA = 3.0
+"""The data's onset (:func:`_local_onset`) is used when the onset level is at least this
+many times the point noise ..."""
+LOCAL_ONSET_MAX_ERROR_RATIO = 4.0
+"""... and its error at most this many times the model's."""
 LOCAL_ONSET_HALF_WIDTH = 0.3
 """K, the smallest half-width of the data's neighbourhood of the onset (:func:`_local_onset`)."""
 UNIFORM_68 = 0.34
@@ -530,7 +535,7 @@ def _first_crossing(grid: NDArray, shortfall: NDArray, level: float) -> float:
 
 @dataclass(frozen=True)
 class _NormalState:
-    """Polynomial fit of the data just above the step: the normal level (level criterion)."""
+    """Straight-line fit of the data just above the step: the normal level (level criterion)."""
 
     start: float
     coefficients: NDArray
@@ -544,12 +549,12 @@ class _NormalState:
 
 def _normal_state(temperature: NDArray, signal: NDArray, noise: float, start: float,
                   span: float) -> _NormalState | None:
-    """Quadratic (line under 8 points) through the data in ``[start, start + span]``."""
+    """Straight line through the data in ``[start, start + span]``."""
     inside = (temperature >= start) & (temperature <= start + span)
     if inside.sum() < 4:
         return None
     offset = temperature[inside] - start
-    design = np.vander(offset, 3 if inside.sum() >= 8 else 2, increasing=True)
+    design = np.vander(offset, 2, increasing=True)
     coefficients = np.linalg.lstsq(design, signal[inside], rcond=None)[0]
     residual = signal[inside] - design @ coefficients
     sigma = max(noise, math.sqrt(float(residual @ residual)
@@ -573,6 +578,9 @@ def _characterise(parameters: NDArray, fit: StepFit, low_level: float, onset_fra
     reference_temperature = min(position + width_above * TOP_OF_STEP + NORMAL_MARGIN, fit.high)
     grid = np.arange(fit.low, reference_temperature, CHARACTERISATION_GRID)
     background, curve = step_likelihood.model(grid, parameters, fit.centre, fit.half_width)
+    # Crossings are searched from the top of the fitted step down: above it, a shortfall is
+    # the noise of the normal level, not the transition.
+    below_top = grid <= position + width_above * TOP_OF_STEP
     top_background, _ = step_likelihood.model(np.array([reference_temperature]), parameters,
                                               fit.centre, fit.half_width)
     normal_level = float(top_background[0])
@@ -581,26 +589,26 @@ def _characterise(parameters: NDArray, fit: StepFit, low_level: float, onset_fra
     step = normal_level - low_level
     reference = step if reference_step is None else float(reference_step)
     onset_level = onset_fraction * reference
-    onset = _first_crossing(grid, normal_level - curve, onset_level)
+    onset = _first_crossing(grid[below_top], (normal_level - curve)[below_top], onset_level)
     if steep is None:
         kelvin_below = float(np.interp(reference_temperature - 1.0, grid, background))
         steep = float(top_background[0]) - kelvin_below > STEEP_FALL_PER_KELVIN * onset_level
     if steep or sloping:
-        onset = _first_crossing(grid, background - curve, onset_level)
+        onset = _first_crossing(grid[below_top], (background - curve)[below_top], onset_level)
         if steep and math.isfinite(onset):
             normal_level = float(np.interp(onset, grid, background))
             step = normal_level - low_level
             if reference_step is None:
                 reference = step
                 onset_level = onset_fraction * reference
-            onset = _first_crossing(grid, background - curve, onset_level)
+            onset = _first_crossing(grid[below_top], (background - curve)[below_top], onset_level)
     if math.isfinite(onset):
         level_at_onset = float(np.interp(onset, grid, background)) if (
             steep or sloping) else normal_level
     else:
         level_at_onset = normal_level
     midpoint, upper_10, lower_90 = (
-        _first_crossing(grid, level_at_onset - curve, fraction * step)
+        _first_crossing(grid[below_top], (level_at_onset - curve)[below_top], fraction * step)
         for fraction in (MIDPOINT_FRACTION, *WIDTH_FRACTIONS))
     return _Characterisation(onset=onset, midpoint=midpoint, width=upper_10 - lower_90,
                              step=step, normal_level=normal_level, reference_step=reference,
@@ -717,6 +725,21 @@ def _local_crossing(temperature: NDArray, signal: NDArray, noise: float, fit: St
     return centre + crossing, slope, float(gradient @ covariance @ gradient)
 
 
+def _unresolved_interval(temperature: NDArray, fit: StepFit, crossing: float, step: float
+                         ) -> tuple[float, float] | None:
+    """The sampling interval holding ``crossing`` if the fitted model falls by more than
+    :data:`UNRESOLVED_JUMP` of the step across it (the drop is sharper than the sampling:
+    the model places the crossing anywhere inside), else None."""
+    if not (math.isfinite(crossing) and step > 0):
+        return None
+    above = int(np.clip(np.searchsorted(temperature, crossing), 1, temperature.size - 1))
+    ends = temperature[[above - 1, above]]
+    _, values = step_likelihood.model(ends, fit.parameters, fit.centre, fit.half_width)
+    if values[1] - values[0] > UNRESOLVED_JUMP * step:
+        return float(ends[0]), float(ends[1])
+    return None
+
+
 def _likelihood_step_transition(temperature: ArrayLike, signal: ArrayLike, *,
                                 onset_fraction: float, reference_step: float | None,
                                 sloping_background: bool, criteria: TransitionCriteria
@@ -781,21 +804,29 @@ def _likelihood_step_transition(temperature: ArrayLike, signal: ArrayLike, *,
     onset, midpoint, width = best.onset, best.midpoint, best.width
     local = _local_onset(temperature, signal, noise, fit, best,
                          best.steep or sloping_background, target_error)
-    if local is not None:
+    # The data's own crossing replaces the model's where the onset level stands clear of the
+    # noise (below that, the local polynomial can wander off to a noise crossing).
+    onset_level = onset_fraction * best.reference_step
+    if local is not None and onset_level >= LOCAL_ONSET_MIN_SIGMA * noise and (
+            local[1] <= LOCAL_ONSET_MAX_ERROR_RATIO * onset_error):
         onset, onset_error = local
-    # The sampling interval holding the fitted step's centre: unresolved if over half of the
-    # step falls inside it.
-    above = int(np.clip(np.searchsorted(temperature, fit.position), 1, temperature.size - 1))
-    interval = float(temperature[above] - temperature[above - 1])
-    inside_share = float(np.diff(step_likelihood.split_logistic_step(
-        temperature[[above, above - 1]], fit.position, fit.width_above, fit.width_below))[0])
-    resolved = inside_share <= UNRESOLVED_JUMP
+    unresolved_intervals = []
+    for name, value in (("onset", onset), ("midpoint", midpoint)):
+        interval = _unresolved_interval(temperature, fit, value, best.step)
+        if interval is None:
+            continue
+        low, high = interval
+        unresolved_intervals.append(high - low)
+        # The crossing lies anywhere in the interval: +-0.34 of it holds 68 % of a uniform.
+        if name == "onset":
+            onset, onset_error = 0.5 * (low + high), UNIFORM_68 * (high - low)
+        else:
+            midpoint, midpoint_error = 0.5 * (low + high), UNIFORM_68 * (high - low)
+    resolved = not unresolved_intervals
     if not resolved:
-        centre = 0.5 * (temperature[above] + temperature[above - 1])
-        onset = midpoint = float(centre)
-        width = interval
-        # The step lies anywhere in the interval: +-0.34 of it holds 68 % of a uniform.
-        onset_error = midpoint_error = width_error = UNIFORM_68 * interval
+        interval = max(unresolved_intervals)
+        if not width > interval:
+            width, width_error = interval, UNIFORM_68 * interval
     if not (math.isfinite(midpoint) and math.isfinite(width)):
         # A crossing below the fitted window (chi' keeps falling with the Mg core's eddy
         # currents far below the interface's transition): read from the smoothed data.
@@ -814,6 +845,7 @@ def _likelihood_step_transition(temperature: ArrayLike, signal: ArrayLike, *,
         if not math.isfinite(width):
             upper_10 = onset if math.isnan(data_10) else data_10
             width, width_error = upper_10 - data_90, math.nan
+    interval = max(unresolved_intervals, default=0.0)
     reason = (f"transition: onset {onset:.2f} +- {onset_error:.2f} K, step {best.step:.3g} "
               f"({best.step / noise:.0f} sigma), likelihood ratio {result.statistic:.0f} sigma "
               f"(threshold {threshold:.1f})")
