@@ -69,6 +69,8 @@ class Scan:
         candidate positions when it exceeds 1 (correlated noise or drift).
     candidates : int
         Number of (position, width) pairs tested.
+    null_scale : float
+        The factor of the width where the maximum is.
     """
 
     statistic: float
@@ -76,6 +78,7 @@ class Scan:
     width: float
     null_scales: tuple[float, ...]
     candidates: int
+    null_scale: float = 1.0
 
 
 def candidate_positions(temperature: NDArray) -> NDArray:
@@ -109,7 +112,7 @@ def scan(temperature: NDArray, signal: NDArray, noise: float, base_half_width: f
     positions = candidate_positions(temperature)
     if positions.size == 0:
         return None
-    best = (-math.inf, math.nan, math.nan)
+    best = (-math.inf, math.nan, math.nan, 1.0)
     scales, tested = [], 0
     for width in widths:
         half = window_half_width(base_half_width, width)
@@ -160,11 +163,11 @@ def scan(temperature: NDArray, signal: NDArray, noise: float, base_half_width: f
         tested += z.size
         peak = int(np.argmax(z))
         if z[peak] / scale > best[0]:
-            best = (float(z[peak] / scale), float(where[peak]), width)
+            best = (float(z[peak] / scale), float(where[peak]), width, scale)
     if not math.isfinite(best[0]):
         return None
     return Scan(statistic=best[0], position=best[1], width=best[2], null_scales=tuple(scales),
-                candidates=tested)
+                candidates=tested, null_scale=best[3])
 
 
 def split_logistic_step(temperature: NDArray, position: float, width_above: float,

@@ -74,6 +74,7 @@ BENCHMARKS = (
     Benchmark("reconnect_time", arguments=["--both"],
               quick_arguments=["--both", "--outages", "1", "3"]),
     Benchmark("tiled_server_cpu", quick_arguments=["--points", "40"]),
+    Benchmark("transition_power", quick_arguments=["--quick"]),
     Benchmark("qcodes_peer", quick_arguments=["--quick"], optional=True),
 )
 

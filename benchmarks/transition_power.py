@@ -49,7 +49,10 @@ Targets (issue 16): >= 95 % detection of a sharp dU/dI step of 10x the noise at 
 spacing; <= 1 % false alarms per null curve; median onset error <= 0.1 K for steps of 30x
 the noise (25 to 40x); chi' onset bias (mean error) <= 0.05 K; coverage 60 to 75 %.
 
-    python benchmarks/transition_power.py [--quick] [--seeds N] [--json PATH]
+``--calibrate N`` instead repeats the calibration of the threshold on N white-noise null
+curves for each span (15 to 130 K) and spacing (0.03 to 0.4 K).
+
+    python benchmarks/transition_power.py [--quick] [--seeds N] [--json PATH] [--calibrate N]
 """
 
 from __future__ import annotations
@@ -64,10 +67,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from analysis import step_likelihood
 from analysis.transitions import (
+    DEFAULT_CRITERIA,
     DUDI_ONSET_FRACTION,
+    detection_threshold,
     find_dudi_transition,
     find_susceptibility_transition,
+    point_noise,
 )
 from ioc_sim import physics
 from ioc_sim.sample import SampleModel
@@ -333,10 +340,12 @@ def report(curves: list[Curve], summary: dict, seeds: int, wall: float) -> list[
         print(f"  {'coverage, ' + family:42s}{'none stated':>18s}{_rate(covered):>18s}")
     print(f"  {'coverage of onset +- onset_error':42s}{'none stated':>18s}"
           f"{_rate(new['coverage']):>18s}")
-    for figures, name in ((legacy, "legacy"), (new, "likelihood")):
-        seconds = np.array(figures["seconds"])
-        print(f"  time per curve, {name:26s}median {1e3 * np.median(seconds):.1f} ms, "
-              f"max {1e3 * seconds.max():.1f} ms")
+    for method in METHODS:
+        for spacing in SPACINGS:
+            seconds = np.array([c.results[method][3] for c in curves if c.spacing == spacing])
+            points = int(np.median([c.temperature.size for c in curves if c.spacing == spacing]))
+            print(f"  time per curve, {method} {spacing:g} K ({points} points)".ljust(44)
+                  + f"median {1e3 * np.median(seconds):.1f} ms, max {1e3 * seconds.max():.1f} ms")
     results = [
         {"what": "detection of a sharp 10x dU/dI step at 0.4 K spacing",
          "legacy": float(np.mean(legacy["headline"])), "value": float(np.mean(new["headline"])),
@@ -355,9 +364,36 @@ def report(curves: list[Curve], summary: dict, seeds: int, wall: float) -> list[
     ]
     for figure in results:
         legacy_text = "-" if figure["legacy"] is None else f"{figure['legacy']:.3g}"
-        print(f"{figure['what']}: legacy {legacy_text}, likelihood {figure['value']:.3g}  "
+        figure["text"] = f"legacy {legacy_text}, likelihood {figure['value']:.3g}"
+        print(f"{figure['what']}: {figure['text']}  "
               f"[target {figure['target']}: {'met' if figure['met'] else 'MISSED'}]")
     return results
+
+
+CALIBRATION_SPANS = (15.0, 30.0, 65.0, 130.0)  # K
+CALIBRATION_SPACINGS = (0.03, 0.1, 0.25, 0.4)  # K
+
+
+def calibrate(curves_per_cell: int) -> None:
+    """The likelihood detector's scan statistic on white-noise null curves, by span and
+    spacing: its 99 % quantile and the share above the threshold (designed for 0.2 %)."""
+    rng = np.random.default_rng(20261203)
+    print(f"# Calibration of the scan threshold, {curves_per_cell} white-noise curves per cell")
+    print(f"{'span K':>8s}{'spacing K':>10s}{'q99 z':>8s}{'threshold':>10s}{'above':>8s}")
+    for span in CALIBRATION_SPANS:
+        threshold = detection_threshold(span)
+        for spacing in CALIBRATION_SPACINGS:
+            statistics = []
+            for _ in range(curves_per_cell):
+                temperature = np.sort(rng.uniform(10.0, 10.0 + span, int(span / spacing)))
+                signal = rng.standard_normal(temperature.size)
+                scan = step_likelihood.scan(temperature, signal,
+                                            point_noise(temperature, signal),
+                                            DEFAULT_CRITERIA.window_half_width)
+                statistics.append(scan.statistic if scan is not None else -math.inf)
+            statistics = np.array(statistics)
+            print(f"{span:8g}{spacing:10g}{np.quantile(statistics, 0.99):8.2f}"
+                  f"{threshold:10.2f}{np.mean(statistics >= threshold):8.2%}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,7 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--calibrate", type=int, default=0, metavar="N",
+                        help="instead: the threshold on N white-noise curves per span/spacing")
     options = parser.parse_args(argv)
+    if options.calibrate:
+        calibrate(options.calibrate)
+        return 0
     seeds = options.seeds or (QUICK_SEEDS if options.quick else FULL_SEEDS)
     started = time.perf_counter()
     curves = draw(seeds, options.first_seed)
