@@ -30,10 +30,11 @@ Detection
     ``z >= detection_threshold(span)``.
 False alarms
     On white noise the largest z of a scan over a span of L kelvin exceeds z with
-    probability ``n (1 - Phi(z))``, n = 6 L effectively independent tests: fitted to 400
+    probability ``n (1 - Phi(z))``, n = 6 L effectively independent tests, fitted to 400
     white-noise null curves for each of spans 15, 30, 65 and 130 K and spacings 0.03, 0.1,
-    0.25 and 0.4 K (99 % quantiles 3.3 to 3.6 at 15 K, 3.7 to 3.8 at 30 K, 3.8 to 4.3 at
-    65 K; 2026-12-03, ``python benchmarks/transition_power.py --calibrate`` repeats it).
+    0.25 and 0.4 K (99 % quantiles of the scan statistic 3.2 to 3.5 at 15 K, 3.6 to 3.7 at
+    30 K, 3.8 to 4.3 at 65 K, 4.0 to 4.3 at 130 K; 1 of those 6,400 curves reached the
+    threshold; 2026-12-03, ``python benchmarks/transition_power.py --calibrate 400``).
     The threshold is set for 0.05 % per curve on white noise, z = 4.7 for a 65 K ramp, 4.5
     for 24 K; the margin to the target of at most 1 % per curve is for null curves that
     are not white noise on a quadratic (Mg eddy currents, metal resistance, degraded
@@ -90,7 +91,9 @@ Smooth backgrounds
     gives no large z: the Bloch-Grueneisen T^5 of core contacts, the Mg eddy-current chi',
     a metal's resistance. Noise-free curves are guarded by the shape test above.
 Speed
-    About 10 to 30 ms for 600 points on a 2-core machine (scan 5 to 20 ms, fit a few ms).
+    18 to 22 ms a call for 600 points (chi' with its loss peak, or dU/dI), against 50 to
+    75 ms for the legacy detector (2-core VM at a load average of 5, 2026-12-03); the
+    benchmark's 655-point curves took a median of 20 ms, at most 0.1 s.
 
 Legacy detector (``method="legacy"``)
 ------------------------------------
@@ -227,7 +230,13 @@ TC_TABLE_UNITS = {"bias": "A", "onset": "K", "midpoint": "K", "width": "K", "ste
 
 @dataclass(frozen=True)
 class TransitionCriteria:
-    """Thresholds and windows of the transition detector (see the module docstring).
+    """Thresholds and windows of the transition detectors (see the module docstring).
+
+    The likelihood method uses ``window_half_width``, ``min_slope_ratio`` (its shape test
+    of a misfitting step), ``low_temperature_window`` and ``min_points``; the legacy method
+    all but ``window_half_width``. :func:`find_loss_peak` fits the chi'' normal state over
+    ``background_window`` from one ``departure_window`` above the top of the transition
+    with either.
 
     Attributes
     ----------
@@ -318,7 +327,8 @@ class Transition:
     noise : float
         Point noise of the signal (robust estimate), signal units.
     significance : float
-        Largest departure significance z of the scan (also reported when nothing is found).
+        The scan statistic: the largest step z of the likelihood scan, or the largest
+        departure significance of the legacy scan (also reported when nothing is found).
     resolved : bool
         False when the drop happens within one sampling interval.
     loss_peak_temperature : float
