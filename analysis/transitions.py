@@ -674,6 +674,8 @@ def _characterise(parameters: NDArray, fit: StepFit, low_level: float, onset_fra
     position, width_above = float(parameters[0]), float(parameters[1])
     reference_temperature = min(position + width_above * TOP_OF_STEP + NORMAL_MARGIN, fit.high)
     grid = np.arange(fit.low, reference_temperature, CHARACTERISATION_GRID)
+    if grid.size < 2:
+        grid = np.array([fit.low, max(reference_temperature, fit.low + CHARACTERISATION_GRID)])
     background, curve = step_likelihood.model(grid, parameters, fit.centre, fit.half_width)
     # Crossings are searched from the top of the fitted step down: above it, a shortfall is
     # the noise of the normal level, not the transition.
@@ -1160,7 +1162,8 @@ def find_loss_peak(temperature: ArrayLike, chi_imag: ArrayLike, transition: Tran
     best = search[np.argmax(smoothed[search])]
     near = np.abs(temperature - temperature[best]) <= 0.5
     peak_temperature, peak_height = float(temperature[best]), float(smoothed[best])
-    if near.sum() >= 5:
+    if (near.sum() >= 5 and np.isfinite(excess[near]).all()
+            and np.unique(temperature[near]).size >= 3):
         curvature, slope, constant = np.polyfit(temperature[near] - temperature[best],
                                                 excess[near], 2)
         if curvature < 0 and abs(slope / (2 * curvature)) <= 0.5:
