@@ -10,9 +10,10 @@ background alone. With Gaussian noise of standard deviation sigma, twice the log
 ratio of step against no step at a fixed position t0 and width w (slope g = 0) is z^2 with
 z = h_hat / se(h_hat): :func:`scan` returns z over a grid of positions and widths, its
 maximum is the scan statistic. :func:`fit_step` then fits t0 and w continuously (the
-linear parameters profiled out, variable projection) with the below-step slope g free, and
-returns the covariance of all parameters from the curvature of the log likelihood at its
-maximum.
+linear parameters profiled out, variable projection) with the below-step slope g free,
+allowing a width of its own on each side of t0 where that improves the likelihood
+(:func:`split_logistic_step`), and returns the covariance of all parameters from the
+curvature of the log likelihood at its maximum.
 
 Nothing here knows about onsets or the criteria of a measurement: see
 :mod:`analysis.transitions`.
@@ -43,7 +44,8 @@ SCAN_POSITION_STEP = 0.05
 """K, the finest spacing of candidate positions (dense curves are thinned to it)."""
 
 
-def logistic_step(temperature: NDArray, position: float | NDArray, width: float) -> NDArray:
+def logistic_step(temperature: NDArray, position: float | NDArray,
+                  width: float | NDArray) -> NDArray:
     """The unit step falling on cooling: 1 well below ``position``, 0 well above."""
     argument = np.clip((temperature - position) / width, -60.0, 60.0)
     return 1.0 / (1.0 + np.exp(argument))

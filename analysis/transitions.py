@@ -951,7 +951,7 @@ def _likelihood_step_transition(temperature: ArrayLike, signal: ArrayLike, *,
             width, width_error = upper_10 - data_90, math.nan
     interval = max(unresolved_intervals, default=0.0)
     reason = (f"transition: onset {onset:.2f} +- {onset_error:.2f} K, step {best.step:.3g} "
-              f"({best.step / noise:.0f} sigma), likelihood ratio {result.statistic:.0f} sigma "
+              f"({best.step / noise:.0f} sigma), likelihood-ratio z {result.statistic:.0f} "
               f"(threshold {threshold:.1f})")
     if not resolved:
         reason += (f"; sharper than the {interval:.2f} K sampling interval: levels at its "
