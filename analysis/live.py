@@ -50,9 +50,10 @@ def transition_rows(transitions: dict) -> list[dict]:
     """Table rows of :func:`run_transitions`: one per bias, or one for susceptibility."""
     rows = []
     for bias, transition in transitions.items():
-        row = {"onset": transition.onset, "midpoint": transition.midpoint,
-               "width": transition.width, "found": transition.found,
-               "reason": transition.reason}
+        row = {"onset": transition.onset, "onset_error": transition.onset_error,
+               "midpoint": transition.midpoint, "midpoint_error": transition.midpoint_error,
+               "width": transition.width, "width_error": transition.width_error,
+               "found": transition.found, "reason": transition.reason}
         if bias is None:
             row["loss_peak"] = transition.loss_peak_temperature
         else:
@@ -77,15 +78,21 @@ def format_table(start: dict, rows: list[dict]) -> str:
     for row in rows:
         label = f"  {1e3 * row['bias']:5.0f} mA" if "bias" in row else "  chi'   "
         if row["found"]:
-            lines.append(f"{label}: onset {row['onset']:.2f} K, midpoint {row['midpoint']:.2f} K,"
-                         f" width {_kelvin(row['width'])}")
+            lines.append(f"{label}: onset {_kelvin(row['onset'], row.get('onset_error'))}, "
+                         f"midpoint {_kelvin(row['midpoint'], row.get('midpoint_error'))}, "
+                         f"width {_kelvin(row['width'], row.get('width_error'))}")
         else:
             lines.append(f"{label}: no transition ({row['reason']})")
     return "\n".join(lines)
 
 
-def _kelvin(value: float) -> str:
-    return f"{value:.2f} K" if math.isfinite(value) else "n/a"
+def _kelvin(value: float, error: float | None = None) -> str:
+    """``50.04 +- 0.01 K``, the error left out when it is missing or nan."""
+    if not math.isfinite(value):
+        return "n/a"
+    if error is not None and math.isfinite(error):
+        return f"{value:.2f} +- {error:.2f} K"
+    return f"{value:.2f} K"
 
 
 class LiveTransitions:

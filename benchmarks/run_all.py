@@ -8,8 +8,9 @@ is timed as ``make demo`` runs it (fresh data directory, output to
 date and the machine, and for each target (overhead per point within 1.5x of
 the floor, four curves in one ramp within 0.2 K, a transport reading at 120x at
 most 1.2 simulated s beyond its settle, the sample below its limit in a heater
-runaway, reconnection and Tiled's readability within about 1 s, ``make demo``
-under 5 min) whether it is met and, if not, why.
+runaway, reconnection and Tiled's readability within about 1 s, the transition
+detector's power, false alarms, onset error and intervals, ``make demo`` under
+5 min) whether it is met and, if not, why.
 
 The JSON a script writes (``--json PATH``)::
 
@@ -74,6 +75,7 @@ BENCHMARKS = (
     Benchmark("reconnect_time", arguments=["--both"],
               quick_arguments=["--both", "--outages", "1", "3"]),
     Benchmark("tiled_server_cpu", quick_arguments=["--points", "40"]),
+    Benchmark("transition_power", quick_arguments=["--quick"]),
     Benchmark("qcodes_peer", quick_arguments=["--quick"], optional=True),
 )
 

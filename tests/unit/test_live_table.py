@@ -141,3 +141,18 @@ def _same(rows: list[dict], expected: list[dict]) -> bool:
                       else str(value)) for name, value in sorted(row.items()))
 
     return [key(row) for row in rows] == [key(row) for row in expected]
+
+
+def test_the_printed_table_carries_the_onset_errors():
+    start, descriptor, events, stop = transport_documents(400)
+    columns = {"temperature": np.array([e["data"]["T"] for e in events]),
+               "signal": np.array([e["data"]["dudi"] for e in events]),
+               "bias": np.array([e["data"]["I"] for e in events])}
+    rows = transition_table("transport", columns)
+    assert all(row["found"] and np.isfinite(row["onset_error"]) for row in rows)
+    text = live.format_table(start, rows)
+    assert text.count("+-") >= len(rows)
+    # Rows without errors (a table written before they existed) still print.
+    bare = [{key: value for key, value in row.items() if not key.endswith("_error")}
+            for row in rows]
+    assert "+-" not in live.format_table(start, bare)
