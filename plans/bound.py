@@ -10,7 +10,7 @@ wrong type, an out-of-range number or an unknown choice is refused when it is
 added, with the reason, before it can run.
 
 The ranges here are the instruments' own, except temperatures: a queued target
-may be at most ``QUEUE_SAMPLE_LIMIT - TARGET_MARGIN`` (76 K), what the station can
+may be at most ``LOWEST_SAMPLE_LIMIT - TARGET_MARGIN`` (76 K), what the station can
 hold for the most delicate sample it measures (Mg/MgO, whose limit is 77 K) with the
 temperature guard tripping only above it. The mounted sample's own limit is
 checked again by the plan when it starts, before anything moves. A NaN passes the
@@ -38,6 +38,7 @@ from tcstation.plans.maintenance import (
     expose_to_room_temperature,
     mount_sample,
 )
+from tcstation.plans.policy import LOWEST_SAMPLE_LIMIT
 from tcstation.plans.protocol import source_protocol
 from tcstation.plans.ramps import (
     adaptive_transport_ramp,
@@ -52,10 +53,8 @@ MEASUREMENT_PLANS = (transport_ramp, adaptive_transport_ramp, susceptibility_ram
 MAINTENANCE_PLANS = (expose_to_room_temperature, calibrate_susceptometer, source_protocol)
 """Plans that warm the sample on purpose or overwrite the calibration (the protocol does both)."""
 
-QUEUE_SAMPLE_LIMIT = 77.0
-"""K, the limit of the Mg/MgO sample (liquid nitrogen), the lowest of the station's samples."""
 TEMPERATURE_RANGE = (validation.BASE_TEMPERATURE,
-                     min(SETPOINT_RANGE[1], QUEUE_SAMPLE_LIMIT) - validation.TARGET_MARGIN)
+                     min(SETPOINT_RANGE[1], LOWEST_SAMPLE_LIMIT) - validation.TARGET_MARGIN)
 PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "start": TEMPERATURE_RANGE,
     "stop": TEMPERATURE_RANGE,

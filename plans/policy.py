@@ -20,6 +20,9 @@ from collections import deque
 
 from tcstation.instruments.lakeshore336 import CONTROLLING_MODES
 
+LOWEST_SAMPLE_LIMIT = 77.0
+"""K, the limit of the Mg/MgO sample (liquid nitrogen), the lowest of the station's samples:
+what the protocol's ramps and the queue's arguments are bounded by, whatever is mounted."""
 TARGET_MARGIN = 1.0
 """K below the sample's limit: the highest target plans and the queue accept."""
 WATCHDOG_MARGIN = 0.25

@@ -13,6 +13,7 @@ from tcstation.plans.maintenance import (
     expose_to_room_temperature,
     mount_sample,
 )
+from tcstation.plans.policy import LOWEST_SAMPLE_LIMIT
 from tcstation.plans.ramps import (
     DEFAULT_BIASES,
     SUSCEPTOMETER_FIELD,
@@ -23,8 +24,6 @@ from tcstation.plans.ramps import (
     build_transport_ramp,
 )
 
-PROTOCOL_SAMPLE_LIMIT = 77.0
-"""K, the Mg/MgO sample's limit (liquid nitrogen): every ramp of the protocol stays 1 K below."""
 PROTOCOL_STEPS = (
     "calibrate the susceptometer on Pb",
     "check the thermometry on MgB2",
@@ -80,13 +79,13 @@ def source_protocol(
     """
     md = validation.metadata(md)
     rate = validation.ramp_rate(rate)
-    start, stop = validation.temperature_span(start, stop, PROTOCOL_SAMPLE_LIMIT)
+    start, stop = validation.temperature_span(start, stop, LOWEST_SAMPLE_LIMIT)
     biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
     exposure_minutes = validation.number_in_range("exposure_minutes", exposure_minutes,
                                                   *validation.EXPOSURE_RANGE, "min")
     transport_start = start if transport_start is None else transport_start
     transport_start, _ = validation.temperature_span(transport_start, stop,
-                                                     PROTOCOL_SAMPLE_LIMIT)
+                                                     LOWEST_SAMPLE_LIMIT)
     transport_rate = validation.ramp_rate(rate if transport_rate is None else transport_rate)
     protocol_uid = str(uuid.uuid4())
     uids = []
