@@ -39,6 +39,7 @@ from caproto.server import SubGroup, template_arg_parser
 from tcstation.instruments import simulation as simulation_contract
 from tcstation.instruments.signal import by_suffix
 from tcstation.instruments.simulation import SPEEDUP_RANGE, TICK_RANGE
+from tcstation.ioc_process import start_repeater
 from tcstation.ioc_sim.environment import SampleEnvironment, SimulationDiagnostics
 from tcstation.ioc_sim.lakeshore336 import LakeShore336
 from tcstation.ioc_sim.putchecks import CheckedGroup, finite_in_range, guarded, served
@@ -300,8 +301,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:40s} {instance.__doc__ or ''}".rstrip())
         return 0
     configure_loopback_environment(args.port, args.interfaces)
+    # The beacons go to this host's CA repeater; with none listening, every beacon fails
+    # (connection refused) and caproto logs a traceback for each. An EPICS IOC starts
+    # one if none runs; so does this one, and it stops with the IOC.
+    repeater = start_repeater()
     print(f"tcstation simulated station: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, "
           f"port {args.port} on {' '.join(args.interfaces)}, speed-up {args.speedup:g}, "
           f"sample {args.sample}", flush=True)
-    run(ioc.pvdb, interfaces=args.interfaces, fill=ioc.fill)
+    try:
+        run(ioc.pvdb, interfaces=args.interfaces, fill=ioc.fill)
+    finally:
+        repeater.stop()
     return 0

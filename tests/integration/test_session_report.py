@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import h5py
 import pytest
@@ -71,7 +72,9 @@ def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp
     for line in text.splitlines()[1:]:
         bias_text, rest = line.split("mA:")
         assert "onset" in rest, line
-        found[float(bias_text) / 1e3] = float(rest.split("onset")[1].split("K")[0])
+        onset = re.search(r"onset\s+([-\d.]+)(?:\s*\+-\s*([\d.]+))?\s*K", rest)
+        assert onset is not None and onset.group(2) is not None, f"no onset +- error: {line}"
+        found[float(bias_text) / 1e3] = float(onset.group(1))
     for bias in BIASES:
         assert found[bias] == pytest.approx(expected[bias], abs=0.2), f"{bias} A"
     onsets = [found[bias] for bias in BIASES]
