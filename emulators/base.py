@@ -65,6 +65,8 @@ class Clock:
         self.speedup = speedup
         self.max_step = max_step
         self._last = time.monotonic()
+        self.listeners: list = []
+        """Called after every step (an emulator latching a status bit)."""
 
     def catch_up(self) -> None:
         """Bring the simulation to now (in steps of at most ``max_step`` simulated s)."""
@@ -75,6 +77,8 @@ class Clock:
             step = min(remaining, self.max_step)
             self.simulation.advance(step)
             remaining -= step
+            for listener in self.listeners:
+                listener()
 
     async def run(self, period: float = 0.1) -> None:
         while True:

@@ -43,6 +43,12 @@ class SR830Emulator(InstrumentEmulator):
         self.event_status = 0
         self.lockin_status = 0
         self.interface = 1
+        clock.listeners.append(self.latch_overload)
+
+    def latch_overload(self) -> None:
+        """Latch the output-overload bit of ``LIAS?`` whenever the model overloads."""
+        if self.model.output()[1]:
+            self.lockin_status |= protocol.LIAS_OUTPUT_OVERLOAD
 
     @property
     def model(self):
