@@ -13,6 +13,11 @@
     timeout = 2.0                   # s, one reply
     poll_period = 0.5               # s, between readings
     settings_period = 5.0           # s, between reads of every setting
+
+    [instruments.bias_source]
+    kind = "sourcemeter"
+    resource = "TCPIP0::192.168.1.60::5025::SOCKET"
+    ramp_rate = 0.1                 # A/s, to 0 A before the output goes off
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from tcstation.protocol import lakeshore336, sourcemeter, sr830
 
 PROTOCOLS = {"lakeshore336": lakeshore336, "sr830": sr830, "sourcemeter": sourcemeter}
 DEFAULT_PREFIXES = {"lakeshore336": "TC:", "sr830": "LIA1:", "sourcemeter": "SRC:"}
-BUILT = ("lakeshore336",)
+BUILT = ("lakeshore336", "sourcemeter")
 """The kinds the bridge serves today."""
 DEFAULT_POLL_PERIODS = {"lakeshore336": 0.5, "sr830": 0.2, "sourcemeter": 0.2}
 KEYS = {"kind", "resource", "prefix", "read_termination", "write_termination", "timeout",
-        "poll_period", "settings_period", "reconnect_period"}
+        "poll_period", "settings_period", "reconnect_period", "ramp_rate"}
 
 
 class ConfigError(ValueError):
@@ -49,6 +54,8 @@ class InstrumentConfig:
     poll_period: float = 0.5
     settings_period: float = 5.0
     reconnect_period: float = 1.0
+    ramp_rate: float = 0.1
+    """A/s: how fast a source is ramped to 0 A before it is switched off."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ def parse_config(data: dict, path: Path | None = None) -> BridgeConfig:
             settings_period=_positive(name, "settings_period", entry.get("settings_period", 5.0)),
             reconnect_period=_positive(name, "reconnect_period",
                                        entry.get("reconnect_period", 1.0)),
+            ramp_rate=_positive(name, "ramp_rate", entry.get("ramp_rate", 0.1)),
         ))
     return BridgeConfig(prefix=prefix, instruments=tuple(instruments), path=path)
 

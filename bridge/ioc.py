@@ -9,6 +9,7 @@ devices connect unchanged).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
@@ -66,8 +67,9 @@ def probe(config: BridgeConfig, out=sys.stdout) -> int:
 def build_ioc(config: BridgeConfig) -> dict:
     """The pvdb of every bridged instrument."""
     from tcstation.bridge.lakeshore336 import LakeShore336Bridge
+    from tcstation.bridge.sourcemeter import SourceMeterBridge
 
-    classes = {"lakeshore336": LakeShore336Bridge}
+    classes = {"lakeshore336": LakeShore336Bridge, "sourcemeter": SourceMeterBridge}
     pvdb: dict = {}
     for instrument in config.instruments:
         if instrument.kind not in BUILT:
@@ -103,14 +105,27 @@ def main(argv: list[str] | None = None) -> int:
         for name, instance in pvdb.items():
             print(f"{name:40s} {instance.__doc__ or ''}".rstrip())
         return 0
-    from tcstation.ioc_sim.server import run
     from tcstation.ioc_sim.station import configure_loopback_environment
 
     configure_loopback_environment(args.port, args.interfaces)
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt))
     print(f"tcstation bridge: prefix {config.prefix!r}, {len(pvdb)} PVs, port {args.port} on "
           f"{' '.join(args.interfaces)}: " + ", ".join(
               f"{i.name} {i.resource}" for i in config.instruments if i.kind in BUILT),
           flush=True)
-    run(pvdb, interfaces=args.interfaces)
+    asyncio.run(serve(pvdb, args.interfaces))
     return 0
+
+
+async def serve(pvdb: dict, interfaces: list[str]) -> None:
+    """Serve until SIGINT or SIGTERM; then the groups' shutdown hooks run (a source is
+    ramped to 0 A and switched off) before the process ends."""
+    from tcstation.ioc_sim.server import StationContext
+
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await StationContext(pvdb, interfaces).run()
+    except asyncio.CancelledError:
+        pass

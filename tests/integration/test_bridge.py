@@ -8,68 +8,25 @@ COMM / INVALID alarm until it is back, when the bridge reconnects by itself.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from caproto import AlarmSeverity, AlarmStatus, CaprotoError
-from caproto.sync.client import read, write
+from caproto.sync.client import write
 
-from tcstation.ioc_process import free_port, loopback_client_environment
-from tcstation.processes import stop_process
-from tests.conftest import _next_port, random_prefix
+from tcstation.ioc_process import free_port
+from tests.integration.bridge_processes import (
+    START_TIMEOUT,
+    WAIT,
+    BridgeProcess,
+    Emulators,
+    reading,
+    value,
+)
 from tests.integration.polling import wait_for
 
 pytestmark = pytest.mark.integration
-
-SPEEDUP = 60.0
-START_TIMEOUT = 60.0  # s: importing the model and caproto on a busy machine is slow
-WAIT = 30.0  # s: for a reading the model reaches in a few wall seconds
-
-
-class Emulators:
-    """``tcstation emulate`` on fixed loopback ports (so a restart takes the same ones)."""
-
-    def __init__(self, directory):
-        self.ports = {name: free_port() for name in
-                      ("lakeshore336", "lockin1", "lockin2", "sourcemeter")}
-        self.ports_file = directory / "ports.json"
-        self.log = directory / "emulators.log"
-        self.process = None
-
-    def start(self):
-        self.ports_file.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "tcstation.emulators", "--speedup", str(SPEEDUP),
-                   "--seed", "1", "--ports-file", str(self.ports_file)]
-        for name, port in self.ports.items():
-            command += [f"--{name}-port", str(port)]
-        with open(self.log, "ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.ports_file.exists() or self.process.poll() is not None,
-                 START_TIMEOUT, "the emulators to listen", poll=0.1)
-        assert self.process.poll() is None, self.log.read_text()
-        assert json.loads(self.ports_file.read_text()) == self.ports
-        return self
-
-    def stop(self):
-        stop_process(self.process, 10.0)
-
-    def ask(self, text: str) -> str:
-        """A query to the emulated LakeShore on a connection of the test's own."""
-        with socket.create_connection(("127.0.0.1", self.ports["lakeshore336"]),
-                                      timeout=10.0) as line:
-            line.sendall(text.encode() + b"\n")
-            reply = b""
-            while not reply.endswith(b"\r\n"):
-                chunk = line.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-        return reply.decode().strip()
 
 
 @pytest.fixture(scope="module")
@@ -81,45 +38,15 @@ def emulators(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bridge(emulators, tmp_path_factory):
-    """The bridge IOC on a port of the session's pool; yields the instrument's PV prefix."""
-    directory = tmp_path_factory.mktemp("bridge")
-    prefix = random_prefix()
-    port = next(_next_port)
-    config = directory / "bridge.toml"
-    config.write_text(
-        f'prefix = "{prefix}"\n\n[instruments.cryostat]\nkind = "lakeshore336"\n'
+    """The bridge IOC serving the emulated LakeShore; yields the instrument's PV prefix."""
+    process = BridgeProcess(tmp_path_factory.mktemp("bridge"), (
+        '[instruments.cryostat]\nkind = "lakeshore336"\n'
         f'resource = "TCPIP0::127.0.0.1::{emulators.ports["lakeshore336"]}::SOCKET"\n'
-        'timeout = 2.0\npoll_period = 0.25\nreconnect_period = 0.5\n')
-    log = directory / "bridge.log"
-    environment = {**os.environ, **loopback_client_environment(port)}
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tcstation.bridge", str(config), "--port", str(port),
-             "--log-level", "WARNING"], stdout=output, stderr=subprocess.STDOUT,
-            env=environment)
-    pv_prefix = f"{prefix}TC:"
+        'timeout = 2.0\npoll_period = 0.25\nreconnect_period = 0.5\n'))
     try:
-        wait_for(lambda: process.poll() is not None or value(f"{pv_prefix}Connected_RBV") == 1,
-                 START_TIMEOUT, "the bridge to connect to the emulated LakeShore", poll=0.2)
-        assert process.poll() is None, log.read_text()
-        yield pv_prefix
+        yield process.start("TC:Connected_RBV").prefix + "TC:"
     finally:
-        stop_process(process, 10.0)
-
-
-def reading(name: str):
-    """A PV's value and alarm, or None while it does not answer."""
-    try:
-        response = read(name, data_type="time", timeout=2.0, repeater=False)
-    except (CaprotoError, TimeoutError, OSError):
-        return None
-    return response.data[0], response.metadata.status, response.metadata.severity, \
-        response.metadata.timestamp
-
-
-def value(name: str):
-    got = reading(name)
-    return None if got is None else got[0]
+        process.stop()
 
 
 def test_probe_names_the_emulated_instruments(emulators, tmp_path):
