@@ -31,7 +31,7 @@ from tcstation.protocol import lakeshore336, sourcemeter, sr830
 
 PROTOCOLS = {"lakeshore336": lakeshore336, "sr830": sr830, "sourcemeter": sourcemeter}
 DEFAULT_PREFIXES = {"lakeshore336": "TC:", "sr830": "LIA1:", "sourcemeter": "SRC:"}
-BUILT = ("lakeshore336", "sourcemeter")
+BUILT = ("lakeshore336", "sourcemeter", "sr830")
 """The kinds the bridge serves today."""
 DEFAULT_POLL_PERIODS = {"lakeshore336": 0.5, "sr830": 0.2, "sourcemeter": 0.2}
 KEYS = {"kind", "resource", "prefix", "read_termination", "write_termination", "timeout",

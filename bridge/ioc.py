@@ -68,8 +68,10 @@ def build_ioc(config: BridgeConfig) -> dict:
     """The pvdb of every bridged instrument."""
     from tcstation.bridge.lakeshore336 import LakeShore336Bridge
     from tcstation.bridge.sourcemeter import SourceMeterBridge
+    from tcstation.bridge.sr830 import SR830Bridge
 
-    classes = {"lakeshore336": LakeShore336Bridge, "sourcemeter": SourceMeterBridge}
+    classes = {"lakeshore336": LakeShore336Bridge, "sourcemeter": SourceMeterBridge,
+               "sr830": SR830Bridge}
     pvdb: dict = {}
     for instrument in config.instruments:
         if instrument.kind not in BUILT:

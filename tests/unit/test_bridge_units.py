@@ -9,8 +9,10 @@ from tcstation.bridge.config import ConfigError, InstrumentConfig, parse_config
 from tcstation.bridge.group import parse_chained
 from tcstation.bridge.lakeshore336 import LakeShore336Bridge, setting_command, setting_queries
 from tcstation.bridge.sourcemeter import SourceMeterBridge, ramp_steps
+from tcstation.bridge.sr830 import SR830Bridge, setting_values
 from tcstation.ioc_sim.lakeshore336 import LakeShore336
 from tcstation.ioc_sim.sourcemeter import SourceMeter
+from tcstation.ioc_sim.sr830 import SR830
 from tcstation.protocol import ProtocolError
 from tcstation.protocol import lakeshore336 as ls
 
@@ -29,6 +31,7 @@ def served(group) -> set[str]:
 @pytest.mark.parametrize("bridged, simulated, kind", [
     (LakeShore336Bridge, LakeShore336, "lakeshore336"),
     (SourceMeterBridge, SourceMeter, "sourcemeter"),
+    (SR830Bridge, lambda prefix: SR830(prefix=prefix, channel="susceptometer"), "sr830"),
 ])
 def test_the_bridge_serves_the_simulated_iocs_pvs(bridged, simulated, kind):
     bridge = bridged(prefix="P:", config=config(kind))
@@ -98,3 +101,11 @@ def test_ramp_to_zero():
     assert steps[-1] == 0.0 and len(steps) == 4
     starts = [-0.1] + steps[:-1]
     assert all(abs(b - a) <= 0.5 * 0.05 + 1e-12 for a, b in zip(starts, steps, strict=True))
+
+
+def test_sr830_readbacks_carry_their_table_values():
+    assert setting_values("SENS", "SENS?", "17") == {"SENS": 17, "SENS:Value_RBV": 1e-3}
+    assert setting_values("OFLT", "OFLT?", "9") == {"OFLT": 9, "OFLT:Value_RBV": 0.3}
+    assert setting_values("OFSL", "OFSL?", "1") == {"OFSL": "12 dB/oct"}
+    with pytest.raises(ProtocolError, match="SR830: reply '27' to 'SENS\\?'"):
+        setting_values("SENS", "SENS?", "27")
