@@ -12,7 +12,7 @@
     write_termination = "\\n"
     timeout = 2.0                   # s, one reply
     poll_period = 0.5               # s, between readings
-    settings_period = 5.0           # s, between reads of every setting
+    settings_period = 10.0          # s, between reads of every setting
 
     [instruments.bias_source]
     kind = "sourcemeter"
@@ -52,7 +52,7 @@ class InstrumentConfig:
     write_termination: str
     timeout: float = 2.0
     poll_period: float = 0.5
-    settings_period: float = 5.0
+    settings_period: float = 10.0
     reconnect_period: float = 1.0
     ramp_rate: float = 0.1
     """A/s: how fast a source is ramped to 0 A before it is switched off."""
@@ -102,7 +102,7 @@ def parse_config(data: dict, path: Path | None = None) -> BridgeConfig:
             timeout=_positive(name, "timeout", entry.get("timeout", 2.0)),
             poll_period=_positive(name, "poll_period",
                                   entry.get("poll_period", DEFAULT_POLL_PERIODS[kind])),
-            settings_period=_positive(name, "settings_period", entry.get("settings_period", 5.0)),
+            settings_period=_positive(name, "settings_period", entry.get("settings_period", 10.0)),
             reconnect_period=_positive(name, "reconnect_period",
                                        entry.get("reconnect_period", 1.0)),
             ramp_rate=_positive(name, "ramp_rate", entry.get("ramp_rate", 0.1)),

@@ -86,6 +86,7 @@ class BridgeGroup(CheckedGroup):
     async def run_forever(self) -> None:
         settings_due = 0.0
         while True:
+            started = time.monotonic()
             try:
                 if not self.connected:
                     await self.connect()
@@ -102,8 +103,11 @@ class BridgeGroup(CheckedGroup):
             except Exception:
                 logger.exception("%s: poll failed", self.config.name)
             self._poll_now.clear()
+            # the period runs from the start of a poll: a slow instrument (the LakeShore's
+            # 20 commands a second) does not stretch it beyond what its replies take
             try:
-                await asyncio.wait_for(self._poll_now.wait(), self.config.poll_period)
+                await asyncio.wait_for(self._poll_now.wait(), max(
+                    0.0, started + self.config.poll_period - time.monotonic()))
             except TimeoutError:
                 pass
 
