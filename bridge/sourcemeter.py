@@ -1,9 +1,10 @@
 """The Keithley 2400 bridged: the simulated IOC's ``SRC:`` PVs, served from the source.
 
 The source sources current and reports ``VOLT,CURR`` (set at every connection).
-Its readings are polled with ``:READ?`` only while the output is on (with it
-off the source refuses a reading, and the measured current and voltage are 0,
-as the simulated source serves them).
+Its readings are polled with ``:READ?`` only while ``:OUTP?`` says the output
+is on (with it off the source refuses a reading, and the measured current and
+voltage are 0, as the simulated source serves them). The error queue
+(``:SYST:ERR?``) is read and logged with every read of the settings.
 
 Safety: when the bridge stops, and when it gets the source back after losing
 it (a timeout, a garbled reply, a closed line), it ramps the current to 0 A at
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 SIGNALS = by_suffix(contract.SIGNALS)
 RAMP_STEP_PERIOD = 0.05  # s between the current steps of a ramp to 0 A
+ERROR_QUEUE_READS = 10
 
 SETTING_QUERIES = {
     protocol.CURRENT_QUERY: lambda c, r: {"Curr": protocol.parse_number(c, r)},
@@ -90,6 +92,20 @@ class SourceMeterBridgeBase(BridgeGroup):
     async def read_settings(self) -> None:
         values = await self.exchange_chained(list(SETTING_QUERIES.items()))
         await self.publish(values, write_setpoints=True)
+        await self.report_errors()
+
+    async def report_errors(self) -> None:
+        """Log what the source's error queue holds (at most ``ERROR_QUEUE_READS`` entries)."""
+        for _ in range(ERROR_QUEUE_READS):
+            reply = await self.connection.query(protocol.ERROR_QUERY)
+            try:
+                code, message = protocol.parse_error(reply)
+            except ProtocolError as error:
+                await self.connection.run(self.connection.close)
+                raise CommunicationError(str(error)) from error
+            if code == protocol.NO_ERROR:
+                return
+            logger.warning("%s reports error %+d, %r", self.config.name, code, message)
 
     async def publish(self, values: dict, write_setpoints: bool) -> None:
         for suffix, value in values.items():
@@ -103,6 +119,12 @@ class SourceMeterBridgeBase(BridgeGroup):
                 await self.pv(suffix).write(value, verify_value=False)
 
     async def read_measurements(self) -> None:
+        # the output state first: a :READ? with the output off (switched off at the front
+        # panel since the last poll) gets no reply, only an error in the queue
+        output = await self.exchange_chained([(protocol.OUTPUT_QUERY,
+                                               SETTING_QUERIES[protocol.OUTPUT_QUERY])])
+        if output["Output"] != self.state.get("Output"):
+            await self.publish(output, write_setpoints=True)
         if self.state.get("Output") == "On":
             values = await self.exchange_chained(MEASUREMENT_QUERIES)
         else:

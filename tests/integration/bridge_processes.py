@@ -48,6 +48,11 @@ class Emulators:
     def stop(self):
         stop_process(self.process, 10.0)
 
+    def kill(self):
+        """SIGKILL: the instruments vanish mid-exchange, no goodbye on any socket."""
+        self.process.kill()
+        self.process.wait(10.0)
+
     def ask(self, text: str, instrument: str = "lakeshore336") -> str:
         """A query to an emulated instrument on a connection of the test's own."""
         with socket.create_connection(("127.0.0.1", self.ports[instrument]),

@@ -104,7 +104,7 @@ def test_a_refused_put_changes_nothing(bridge, emulators):
 def test_a_lost_controller_alarms_and_the_bridge_reconnects(bridge, emulators):
     wait_for(lambda: (reading(f"{bridge}IN1") or (0, -1))[1] == AlarmStatus.NO_ALARM, WAIT,
              f"{bridge}IN1 without alarm before the outage", poll=0.2)
-    emulators.stop()
+    emulators.kill()
     for pv in ("IN1", "IN2", "OUT1:SP_RBV", "HTR1"):
         wait_for(lambda pv=pv: (reading(f"{bridge}{pv}") or (0, 0, 0))[1:3] == (
             AlarmStatus.COMM, AlarmSeverity.INVALID_ALARM), WAIT,
