@@ -56,6 +56,18 @@ def _run_pv_table(argv: list[str]) -> int:
     return pv_table_main(argv)
 
 
+def _run_emulate(argv: list[str]) -> int:
+    from tcstation.emulators.server import main as emulate_main
+
+    return emulate_main(argv)
+
+
+def _run_bridge(argv: list[str]) -> int:
+    from tcstation.bridge.ioc import main as bridge_main
+
+    return bridge_main(argv)
+
+
 def replay_main(argv: list[str]) -> int:
     """``tcstation replay [--dry-run] [--uid UID ...]``: put pending runs into Tiled.
 
@@ -214,6 +226,10 @@ COMMANDS = {
                                 "(`tcstation watchdog --prefix P`)"),
     "qserver-yaml": (_run_qserver_yaml, "regenerate (or --check) the profile's "
                                         "existing_plans_and_devices.yaml"),
+    "emulate": (_run_emulate, "serve emulated instruments (LakeShore 336, SR830s, Keithley 2400) "
+                              "on TCP ports, answering from the physics model"),
+    "bridge": (_run_bridge, "serve real instruments' PVs over Channel Access through PyVISA "
+                            "(`tcstation bridge CONFIG.toml`, `--probe`)"),
     "pv-table": (_run_pv_table, "regenerate (or --check) docs/pv-table.md from the instruments' "
                                 "contract and the devices"),
 }

@@ -1,0 +1,5 @@
+import sys
+
+from .ioc import main
+
+sys.exit(main())
