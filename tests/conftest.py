@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import uuid
 
 import caproto.sync.client
@@ -30,6 +31,22 @@ caproto.sync.client.spawn_repeater = lambda: None
 CA_PORTS = tuple(sorted({free_port() for _ in range(12)}))[:8]
 os.environ.update(loopback_client_environment(*CA_PORTS))
 _next_port = itertools.cycle(CA_PORTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interruptible_children():
+    """Subprocesses get SIGINT's default disposition, however the suite was launched.
+
+    A shell script's background job starts with SIGINT ignored, and an ignored signal
+    stays ignored across exec: a `tcstation qserver` started by the tests would then not
+    stop on Ctrl-C (SIGINT), which one test checks. Python's handler here is reset to
+    the default in each child at exec.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session", autouse=True)
