@@ -13,6 +13,7 @@ import pytest
 
 from tcstation.analysis.transitions import (
     TC_TABLE_COLUMNS,
+    TC_TABLE_UNITS,
     Transition,
     TransitionCriteria,
     find_dudi_transition,
@@ -182,6 +183,18 @@ def test_tc_against_bias_agrees_with_the_model(fresh_dudi_truth, seed, rate_k_pe
     assert np.all(np.diff(result["onset"]) < 0), "the onset must fall as the bias rises"
     assert np.all(np.diff(result["step"]) < 0), "the step must shrink as the bias rises"
     assert np.all(result["midpoint"] < result["onset"])
+    # every found onset states its 68 % interval, and the truth is rarely far outside it
+    assert np.all(result["onset_error"] > 0), result["onset_error"]
+    assert np.all(result["onset_error"] < ONSET_TOLERANCE)
+    assert np.all(np.isfinite(result["midpoint_error"]))
+    assert result["width_error"].dtype == float
+
+
+def test_tc_table_units_cover_its_columns_and_errors_share_their_values_unit():
+    assert tuple(TC_TABLE_UNITS) == TC_TABLE_COLUMNS
+    for column in TC_TABLE_COLUMNS:
+        if column.endswith("_error"):
+            assert TC_TABLE_UNITS[column] == TC_TABLE_UNITS[column.removesuffix("_error")] == "K"
 
 
 def test_biased_onset_takes_the_zero_bias_step_as_reference(fresh_dudi_truth):
@@ -238,6 +251,7 @@ def test_no_transition_after_30_minutes_at_room_temperature():
     result = tc_against_bias(transport_ramp(sample, seed=11))
     assert not result["found"].any()
     assert np.isnan(result["onset"]).all() and np.isnan(result["step"]).all()
+    assert np.isnan(result["onset_error"]).all()
     assert all("no departure" in reason for reason in result["reason"])
 
 
