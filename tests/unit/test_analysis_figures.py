@@ -168,7 +168,7 @@ def test_susceptibility_figure_states_its_conditions_and_keeps_the_legend_off_th
     figure = susceptibility_figure(susceptibility_curves, transitions,
                                    conditions=FIG1_CONDITIONS, title="Fig. 1",
                                    notes=["simulated"])
-    caption = figure._suptitle.get_text()
+    caption = figure.get_suptitle()
     assert caption.splitlines()[0] == "Fig. 1"
     for condition in ("$f$ = 1550 Hz", "$H_{ac}$ = 0.2 Oe", "heating at 1.5 K/min"):
         assert condition in caption
@@ -189,7 +189,7 @@ def test_susceptibility_figure_without_transitions_has_no_markers(susceptibility
     figure = susceptibility_figure(susceptibility_curves)
     assert not lines_with(figure.axes[0], "onset:")
     assert legend_texts(figure) == ["1: pure Mg", "2: Mg/MgO"]
-    assert figure._suptitle is None
+    assert figure.get_suptitle() == ""
 
 
 def test_write_susceptibility_figure_writes_a_png(tmp_path, susceptibility_curves):
@@ -258,7 +258,7 @@ def test_dudi_figure_plots_onset_against_bias_with_error_bars(dudi_curves, dudi_
 def test_dudi_figure_states_its_conditions(dudi_curves, dudi_transitions):
     figure = dudi_figure(dudi_curves, dudi_transitions, biases=DUDI_BIASES,
                          conditions=FIG2_CONDITIONS, title="Fig. 2")
-    caption = figure._suptitle.get_text()
+    caption = figure.get_suptitle()
     for condition in ("$I_{ac}$ = 24 mA", "$f$ = 13 Hz", "$I_{dc}$ = 0, 200, 300, 400 mA",
                       "heating at 1.5 K/min"):
         assert condition in caption

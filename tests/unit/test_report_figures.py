@@ -84,7 +84,7 @@ def test_fig1_numbers_pure_mg_1_and_mg_mgo_2_and_dashes_the_degraded_sample(prot
     (peak,) = [line for line in figure.axes[1].get_lines()
                if line.get_gid() == "loss-peak:2: Mg/MgO"]
     assert 48.5 < peak.get_xdata()[0] < 50.5
-    assert "1550 Hz" in figure._suptitle.get_text()
+    assert "1550 Hz" in figure.get_suptitle()
 
 
 def test_fig2_numbers_the_curves_1_to_6_and_leaves_out_the_degraded_biases(protocol):
@@ -103,7 +103,7 @@ def test_fig2_numbers_the_curves_1_to_6_and_leaves_out_the_degraded_biases(proto
     assert conditions.bias == BIASES and conditions.excitation == (0.024,)
     assert conditions.frequency == (13.0,) and conditions.rate == (1.5,)
     figure = dudi_figure(**arguments)
-    caption = figure._suptitle.get_text()
+    caption = figure.get_suptitle()
     assert "$I_{ac}$ = 24 mA" in caption and "$I_{dc}$ = 0, 200, 300, 400 mA" in caption
     assert caption.splitlines()[-1].startswith("not drawn")
     main, core, tc_axes = figure.axes
