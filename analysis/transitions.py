@@ -1192,6 +1192,10 @@ def find_loss_peak(temperature: ArrayLike, chi_imag: ArrayLike, transition: Tran
     noise = point_noise(temperature, chi_imag)
     smoothed = _smooth(excess, 3)
     best = search[np.argmax(smoothed[search])]
+    # Smoothing by index reaches across a gap in the sampling and can pull the maximum to
+    # a neighbour on the peak's flank: the highest point of the smoothing window is taken.
+    window = search[np.abs(search - best) <= 1]
+    best = window[np.argmax(excess[window])]
     near = np.abs(temperature - temperature[best]) <= 0.5
     peak_temperature, peak_height = float(temperature[best]), float(smoothed[best])
     if (near.sum() >= 5 and np.isfinite(excess[near]).all()

@@ -133,6 +133,21 @@ def test_chi_loss_peak_is_inside_the_transition():
     assert transition.loss_peak_height == pytest.approx(excess_loss.max(), rel=0.3)
 
 
+def test_chi_loss_peak_across_a_gap_in_the_sampling_stays_on_the_highest_point():
+    # A loaded demo sampled 48.93, 49.58, 50.21 K around the peak: smoothing by index
+    # had put the maximum on the flank at 50.21 K.
+    sample = SampleModel("mg_mgo")
+    temperature, chi_real, chi_imag = susceptibility_ramp(sample, seed=7)
+    in_gap = (temperature > 48.95) & (temperature < 50.2)
+    kept = np.flatnonzero(in_gap)[np.argmax(chi_imag[in_gap])]
+    keep = ~in_gap
+    keep[kept] = True
+    transition = find_susceptibility_transition(temperature[keep], chi_real[keep],
+                                                chi_imag[keep])
+    assert transition.found
+    assert transition.loss_peak_temperature == pytest.approx(temperature[kept], abs=0.01)
+
+
 @pytest.mark.parametrize(("kind", "nominal_tc"), [("pb", 7.2), ("nb", 9.25), ("mgb2", 39.0)])
 @pytest.mark.parametrize("seconds_per_reading", [4.0, 6.0])
 def test_reference_chi_onsets(kind, nominal_tc, seconds_per_reading):
