@@ -6,8 +6,9 @@ transport) the bias (``start["fields"]``, written by the station's plans)
 is collected as it comes; every ``refresh_seconds`` the Tc table is
 recomputed and handed to ``on_update``, and at the stop the final table goes
 to ``on_stop`` with the start document (the session stores it in Tiled,
-linked to the raw run). Analysis never talks to devices: everything it needs
-is in the documents.
+linked to the raw run, with the units of :func:`row_units` in its metadata). Every
+onset, midpoint and width comes with its standard error (``onset_error``, ...; K).
+Analysis never talks to devices: everything it needs is in the documents.
 
 The RunEngine calls the callback in its own thread, so an event costs only
 appending its values there. The periodic recomputation, whose cost grows
@@ -21,14 +22,18 @@ called from the worker, never after the run's ``on_stop``.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from tcstation.analysis.transitions import find_susceptibility_transition, transitions_by_bias
+from tcstation.analysis.transitions import (
+    TC_TABLE_UNITS,
+    find_susceptibility_transition,
+    kelvin_text,
+    transitions_by_bias,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,17 @@ def transition_rows(transitions: dict) -> list[dict]:
     return rows
 
 
+def row_units(rows: list[dict]) -> dict[str, str]:
+    """Unit of every column of :func:`transition_rows` (K for temperatures and their errors).
+
+    A transport row's ``step`` is a dU/dI step in ohm; a column this module does not know
+    gets "".
+    """
+    units = {**TC_TABLE_UNITS, "loss_peak": "K"}
+    names = dict.fromkeys(name for row in rows for name in row)
+    return {name: units.get(name, "") for name in names}
+
+
 def transition_table(measurement: str, columns: dict[str, np.ndarray]) -> list[dict]:
     """Rows of transitions: one per bias for transport, one for susceptibility."""
     return transition_rows(run_transitions(measurement, columns))
@@ -87,12 +103,8 @@ def format_table(start: dict, rows: list[dict]) -> str:
 
 
 def _kelvin(value: float, error: float | None = None) -> str:
-    """``50.04 +- 0.01 K``, the error left out when it is missing or nan."""
-    if not math.isfinite(value):
-        return "n/a"
-    if error is not None and math.isfinite(error):
-        return f"{value:.2f} +- {error:.2f} K"
-    return f"{value:.2f} K"
+    """``50.043 +- 0.012 K`` (:func:`~tcstation.analysis.transitions.kelvin_text`)."""
+    return kelvin_text(value, error)
 
 
 class LiveTransitions:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from bluesky import RunEngine
 
-from tcstation.analysis.live import LiveTransitions, format_table
+from tcstation.analysis.live import LiveTransitions, format_table, row_units
 from tcstation.analysis.live_plot import LiveCurves, interactive_backend
 from tcstation.ca_renewal import start_channel_renewal
 from tcstation.devices.station import DEFAULT_PREFIX, Station, build_station
@@ -85,7 +85,11 @@ class Session:
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:
-    """Write a run's Tc table into Tiled as a table linked to the raw run."""
+    """Write a run's Tc table into Tiled as a table linked to the raw run.
+
+    The table's metadata names the raw run (``raw_run``) and the unit of every column
+    (``units``: K for the onsets, midpoints, widths and their errors, A for the bias).
+    """
     import pandas
 
     if storage is None or not rows:
@@ -93,7 +97,8 @@ def store_transitions(storage, start: dict, rows: list[dict]) -> None:
     key = TRANSITIONS_KEY_PREFIX + start["uid"]
     metadata = {"raw_run": start["uid"], "kind": "transitions",
                 "plan_name": start.get("plan_name"), "measurement": start.get("measurement"),
-                "sample": start.get("sample", {}), "protocol_uid": start.get("protocol_uid")}
+                "sample": start.get("sample", {}), "protocol_uid": start.get("protocol_uid"),
+                "units": row_units(rows)}
     try:
         storage.client.write_table(pandas.DataFrame(rows), key=key, metadata=metadata)
     except Exception as err:

@@ -1,20 +1,21 @@
 """Draw the example figures of this directory from simulated ramps.
 
-    python docs/figures/make_examples.py
+    python docs/figures/make_examples.py [OUTPUT_DIRECTORY]
 
 Curves are the simulator's noise-free sample model at the sample temperature plus the
 physics note's noise (susceptometer sigma(4 pi chi) 2e-3 and a 1e-3 drift, transport
 lock-in 0.57 uOhm, thermometer 2 mK), read every 6 s (susceptibility) or every 3 s cycling
 through four biases (transport) on a 1.5 K/min ramp from 4.5 K to 70 K. Transitions are
-found by analysis.transitions and marked.
+found by analysis.transitions and marked; legend labels carry the paper's curve numbers.
 """
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from tcstation.analysis.figures import write_dudi_figure, write_susceptibility_figure
+from tcstation.analysis.figures import Conditions, write_dudi_figure, write_susceptibility_figure
 from tcstation.analysis.transitions import (
     curves_by_bias,
     find_susceptibility_transition,
@@ -64,33 +65,38 @@ def transport_table(sample: SampleModel, seed: int, biases=BIASES, contacts="sur
             "dudi": dudi + DUDI_NOISE * rng.standard_normal(bias.size), "bias": bias}
 
 
-def main() -> None:
-    curves = {"1: Mg": susceptibility_curve(SampleModel("pure_mg"), 1),
+def main(output: Path = HERE) -> None:
+    curves = {"1: pure Mg": susceptibility_curve(SampleModel("pure_mg"), 1),
               "2: Mg/MgO": susceptibility_curve(SampleModel("mg_mgo"), 2)}
     transitions = {label: find_susceptibility_transition(*curve)
                    for label, curve in curves.items()}
     print(write_susceptibility_figure(
-        HERE / "fig1_susceptibility.png", curves, transitions,
-        title="ac susceptibility, 1550 Hz, $H_{ac}$ = 0.2 Oe (simulated)"))
+        output / "fig1_susceptibility.png", curves, transitions,
+        conditions=Conditions(frequency=1550.0, field=0.2, rate=RATE),
+        title="Fig. 1: ac susceptibility of pure Mg (1) and Mg/MgO (2), simulated"))
 
     fresh, degraded = SampleModel("mg_mgo"), SampleModel("mg_mgo")
     degraded.advance(30 * MINUTE, 295.0)
     surface = transport_table(fresh, 3)
     surface_curves = curves_by_bias(surface)
     surface_transitions = transitions_by_bias(surface)
-    dudi_curves = {"1: core contacts": curves_by_bias(
+    dudi_curves = {"1: core contacts, 0 mA": curves_by_bias(
         transport_table(fresh, 4, biases=(0.0,), contacts="core"))[0.0]}
-    dudi_transitions = {}
+    dudi_transitions, dudi_biases = {}, {}
     for number, (bias, curve) in enumerate(surface_curves.items(), start=2):
-        label = f"{number}: surface, $I_{{dc}}$ = {bias * 1e3:.0f} mA"
+        label = f"{number}: surface, {bias * 1e3:.0f} mA"
         dudi_curves[label] = curve
         dudi_transitions[label] = surface_transitions[bias]
-    dudi_curves["6: after 30 min at 295 K, 0 mA"] = curves_by_bias(
+        dudi_biases[label] = bias
+    degraded_curve = curves_by_bias(transport_table(degraded, 5, biases=(0.0,)))[0.0]
+    dudi_curves["6: after 30 min at 295 K, 0 mA"] = degraded_curve
+    dudi_transitions["6: after 30 min at 295 K, 0 mA"] = transitions_by_bias(
         transport_table(degraded, 5, biases=(0.0,)))[0.0]
     print(write_dudi_figure(
-        HERE / "fig2_dudi.png", dudi_curves, dudi_transitions,
-        lower_panel=["1: core contacts"],
-        title="dU/dI, $I_{ac}$ = 24 mA at 13 Hz (simulated)"))
+        output / "fig2_dudi.png", dudi_curves, dudi_transitions,
+        lower_panel=["1: core contacts, 0 mA"], biases=dudi_biases,
+        conditions=Conditions(frequency=13.0, excitation=0.024, bias=BIASES, rate=RATE),
+        title="Fig. 2: dynamic resistance of Mg/MgO, simulated"))
     for bias, transition in surface_transitions.items():
         print(f"{bias * 1e3:5.0f} mA: {transition.reason}")
     for label, transition in transitions.items():
@@ -98,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)

@@ -263,6 +263,19 @@ def use_write_ahead_log(sqlite_path: Path) -> None:
         connection.close()
 
 
+def sqlite_catalog_exists(catalog_uri: str) -> bool:
+    """Whether ``catalog_uri`` names a SQLite file that holds something.
+
+    An empty file is no catalog: a server stopped during its first initialisation (a
+    startup timeout on a loaded machine) leaves one, and skipping the initialisation
+    then would fail every later start with "No catalog database found".
+    """
+    if not catalog_uri.startswith("sqlite:///"):
+        return False
+    path = Path(catalog_uri.removeprefix("sqlite:///"))
+    return path.is_file() and path.stat().st_size > 0
+
+
 def serve(config: StorageConfig, port: int) -> None:
     """Build the Tiled application for the data directory and serve it (blocks until SIGTERM)."""
     import uvicorn
@@ -275,14 +288,11 @@ def serve(config: StorageConfig, port: int) -> None:
     if config.local_tabular_uri.startswith("sqlite:///"):
         use_write_ahead_log(Path(config.local_tabular_uri.removeprefix("sqlite:///")))
     catalog_uri = config.local_catalog_uri
-    # Initialising runs `tiled catalog init` in a subprocess (3 s); an existing
-    # SQLite file is a catalog already, so a restart skips it.
-    existing_sqlite_file = (catalog_uri.startswith("sqlite:///")
-                            and Path(catalog_uri.removeprefix("sqlite:///")).exists())
+    # Initialising runs `tiled catalog init` in a subprocess (3 s); a restart skips it.
     catalog = catalog_from_uri(
         catalog_uri,
         writable_storage=[config.tiled_dir / "data", config.local_tabular_uri],
-        init_if_not_exists=not existing_sqlite_file,
+        init_if_not_exists=not sqlite_catalog_exists(catalog_uri),
     )
     app = build_app(catalog, Authentication(single_user_api_key=api_key))
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="info")

@@ -17,6 +17,7 @@ from tcstation.session import TRANSITIONS_KEY_PREFIX, open_session
 from tcstation.storage import run_by_uid
 
 pytestmark = pytest.mark.integration
+ONSET_LINE = re.compile(r"\s*(?P<bias>[\d.]+) mA: onset (?P<onset>[\d.]+) \+- (?P<error>[\d.]+) K")
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
 START, STOP, RATE = 44.0, 62.0, 0.4
@@ -57,6 +58,11 @@ def test_live_tc_table_is_stored_in_tiled_beside_the_raw_run(session, ramp_uid):
     assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
     assert list(table["onset"]) == pytest.approx([row["onset"] for row in live_rows],
                                                  nan_ok=True)
+    for name in ("onset_error", "midpoint_error", "width_error"):
+        assert list(table[name]) == pytest.approx([row[name] for row in live_rows],
+                                                  nan_ok=True)
+        assert stored.metadata["units"][name] == "K"
+    assert stored.metadata["units"]["bias"] == "A"
 
 
 def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp_path):
@@ -68,13 +74,13 @@ def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp
                           spacing_needed=ONSET_SPACING, onsets=expected)
     assert_detection_margin(run.columns["temperature"], run.columns["bias"],
                             run.columns["signal"], BIASES)
-    found = {}
+    found, errors = {}, {}
     for line in text.splitlines()[1:]:
-        bias_text, rest = line.split("mA:")
-        assert "onset" in rest, line
-        onset = re.search(r"onset\s+([-\d.]+)(?:\s*\+-\s*([\d.]+))?\s*K", rest)
-        assert onset is not None and onset.group(2) is not None, f"no onset +- error: {line}"
-        found[float(bias_text) / 1e3] = float(onset.group(1))
+        match = ONSET_LINE.match(line)
+        assert match, line
+        bias = float(match["bias"]) / 1e3
+        found[bias], errors[bias] = float(match["onset"]), float(match["error"])
+    assert all(0 < error < 0.2 for error in errors.values()), errors
     for bias in BIASES:
         assert found[bias] == pytest.approx(expected[bias], abs=0.2), f"{bias} A"
     onsets = [found[bias] for bias in BIASES]

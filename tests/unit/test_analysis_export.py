@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tcstation.analysis.export import RunTable, read_csv, read_nexus, write_csv, write_nexus
-from tcstation.analysis.transitions import TC_TABLE_UNITS
+from tcstation.analysis.transitions import TC_TABLE_COLUMNS, TC_TABLE_UNITS
 
 UNITS = {"temperature": "K", "dudi": "ohm", "bias": "A", "found": "", "note": ""}
 METADATA = {"sample": "mg_mgo", "plan_name": "transport_ramp", "rate_k_per_min": 1.5,
@@ -104,17 +104,43 @@ def test_nexus_round_trip(tmp_path, table):
     assert read.metadata == expected_metadata()
 
 
-def test_tc_table_exports_with_its_units(tmp_path):
-    tc_table = {"bias": np.array([0.0, 0.2]), "onset": np.array([53.9, np.nan]),
-                "midpoint": np.array([53.5, np.nan]), "width": np.array([3.6, np.nan]),
-                "step": np.array([2e-3, np.nan]), "found": np.array([True, False]),
-                "reason": np.array(["transition: onset 53.90 K", "no departure"])}
-    path = write_nexus(tmp_path / "tc.nxs", tc_table, TC_TABLE_UNITS, {"run": "abc"},
-                       signal="onset", axis="bias")
-    read = read_nexus(path)
-    assert read.units["onset"] == "K" and read.units["bias"] == "A"
+@pytest.fixture
+def tc_table():
+    """A Tc table shaped as tc_against_bias returns it: a found and a missing transition."""
+    return {"bias": np.array([0.0, 0.2]), "onset": np.array([53.9, np.nan]),
+            "onset_error": np.array([0.021, np.nan]), "midpoint": np.array([53.5, np.nan]),
+            "midpoint_error": np.array([0.012, np.nan]), "width": np.array([3.6, np.nan]),
+            "width_error": np.array([0.05, np.nan]), "step": np.array([2e-3, np.nan]),
+            "found": np.array([True, False]),
+            "reason": np.array(["transition: onset 53.90 K", "no departure"])}
+
+
+def test_tc_table_columns_are_those_of_tc_against_bias(tc_table):
+    assert tuple(tc_table) == TC_TABLE_COLUMNS
+
+
+@pytest.mark.parametrize("file_format", ["csv", "nexus"])
+def test_tc_table_exports_with_its_units_and_errors(tmp_path, tc_table, file_format):
+    if file_format == "csv":
+        read = read_csv(write_csv(tmp_path / "tc.csv", tc_table, TC_TABLE_UNITS, {"run": "abc"}))
+    else:
+        read = read_nexus(write_nexus(tmp_path / "tc.nxs", tc_table, TC_TABLE_UNITS,
+                                      {"run": "abc"}, signal="onset", axis="bias",
+                                      auxiliary_signals=["midpoint"]))
+    assert read.units == TC_TABLE_UNITS
+    for name in ("onset_error", "midpoint_error", "width_error"):
+        assert read.units[name] == "K", name
+        np.testing.assert_array_equal(read.columns[name], tc_table[name])
+    assert read.units["bias"] == "A"
     assert read.columns["reason"].tolist() == tc_table["reason"].tolist()
     np.testing.assert_array_equal(read.columns["onset"], tc_table["onset"])
+
+
+def test_tc_table_units_must_name_existing_columns(tmp_path, tc_table):
+    without_errors = {name: values for name, values in tc_table.items()
+                      if not name.endswith("_error")}
+    with pytest.raises(KeyError, match="onset_error"):
+        write_csv(tmp_path / "tc.csv", without_errors, TC_TABLE_UNITS)
 
 
 def test_invalid_tables_are_refused(tmp_path, table):

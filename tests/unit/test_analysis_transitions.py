@@ -13,6 +13,7 @@ import pytest
 
 from tcstation.analysis.transitions import (
     TC_TABLE_COLUMNS,
+    TC_TABLE_UNITS,
     Transition,
     TransitionCriteria,
     find_dudi_transition,
@@ -132,6 +133,21 @@ def test_chi_loss_peak_is_inside_the_transition():
     assert transition.loss_peak_height == pytest.approx(excess_loss.max(), rel=0.3)
 
 
+def test_chi_loss_peak_across_a_gap_in_the_sampling_stays_on_the_highest_point():
+    # A loaded demo sampled 48.93, 49.58, 50.21 K around the peak: smoothing by index
+    # had put the maximum on the flank at 50.21 K.
+    sample = SampleModel("mg_mgo")
+    temperature, chi_real, chi_imag = susceptibility_ramp(sample, seed=7)
+    in_gap = (temperature > 48.95) & (temperature < 50.2)
+    kept = np.flatnonzero(in_gap)[np.argmax(chi_imag[in_gap])]
+    keep = ~in_gap
+    keep[kept] = True
+    transition = find_susceptibility_transition(temperature[keep], chi_real[keep],
+                                                chi_imag[keep])
+    assert transition.found
+    assert transition.loss_peak_temperature == pytest.approx(temperature[kept], abs=0.01)
+
+
 @pytest.mark.parametrize(("kind", "nominal_tc"), [("pb", 7.2), ("nb", 9.25), ("mgb2", 39.0)])
 @pytest.mark.parametrize("seconds_per_reading", [4.0, 6.0])
 def test_reference_chi_onsets(kind, nominal_tc, seconds_per_reading):
@@ -182,6 +198,18 @@ def test_tc_against_bias_agrees_with_the_model(fresh_dudi_truth, seed, rate_k_pe
     assert np.all(np.diff(result["onset"]) < 0), "the onset must fall as the bias rises"
     assert np.all(np.diff(result["step"]) < 0), "the step must shrink as the bias rises"
     assert np.all(result["midpoint"] < result["onset"])
+    # every found onset states its 68 % interval, and the truth is rarely far outside it
+    assert np.all(result["onset_error"] > 0), result["onset_error"]
+    assert np.all(result["onset_error"] < ONSET_TOLERANCE)
+    assert np.all(np.isfinite(result["midpoint_error"]))
+    assert result["width_error"].dtype == float
+
+
+def test_tc_table_units_cover_its_columns_and_errors_share_their_values_unit():
+    assert tuple(TC_TABLE_UNITS) == TC_TABLE_COLUMNS
+    for column in TC_TABLE_COLUMNS:
+        if column.endswith("_error"):
+            assert TC_TABLE_UNITS[column] == TC_TABLE_UNITS[column.removesuffix("_error")] == "K"
 
 
 def test_biased_onset_takes_the_zero_bias_step_as_reference(fresh_dudi_truth):
@@ -238,6 +266,7 @@ def test_no_transition_after_30_minutes_at_room_temperature():
     result = tc_against_bias(transport_ramp(sample, seed=11))
     assert not result["found"].any()
     assert np.isnan(result["onset"]).all() and np.isnan(result["step"]).all()
+    assert np.isnan(result["onset_error"]).all()
     assert all("no departure" in reason for reason in result["reason"])
 
 

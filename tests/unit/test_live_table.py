@@ -151,8 +151,45 @@ def test_the_printed_table_carries_the_onset_errors():
     rows = transition_table("transport", columns)
     assert all(row["found"] and np.isfinite(row["onset_error"]) for row in rows)
     text = live.format_table(start, rows)
+    assert text.count("onset ") == len(rows)
     assert text.count("+-") >= len(rows)
+    for row, line in zip(rows, text.splitlines()[1:], strict=True):
+        assert f"onset {live.kelvin_text(row['onset'], row['onset_error'])}" in line
     # Rows without errors (a table written before they existed) still print.
     bare = [{key: value for key, value in row.items() if not key.endswith("_error")}
             for row in rows]
     assert "+-" not in live.format_table(start, bare)
+
+
+def test_every_row_column_has_a_unit_and_the_errors_are_kelvin():
+    start, descriptor, events, stop = transport_documents(400)
+    columns = {"temperature": np.array([e["data"]["T"] for e in events]),
+               "signal": np.array([e["data"]["dudi"] for e in events]),
+               "bias": np.array([e["data"]["I"] for e in events])}
+    transport_rows = transition_table("transport", columns)
+    susceptibility_rows = live.transition_rows(
+        {None: live.find_susceptibility_transition(columns["temperature"],
+                                                   columns["signal"])})
+    for rows in (transport_rows, susceptibility_rows):
+        units = live.row_units(rows)
+        assert list(units) == list(rows[0]), "a unit for every column, in column order"
+        for name in ("onset", "onset_error", "midpoint", "midpoint_error", "width",
+                     "width_error"):
+            assert units[name] == "K", name
+    assert live.row_units(transport_rows)["bias"] == "A"
+    assert live.row_units(transport_rows)["step"] == "ohm"
+    assert live.row_units(susceptibility_rows)["loss_peak"] == "K"
+
+
+@pytest.mark.parametrize(("value", "error", "text"), [
+    (54.1034, 0.0213, "54.103 +- 0.021 K"),
+    (54.1034, 0.25, "54.10 +- 0.25 K"),
+    (50.06, 1.34, "50.1 +- 1.3 K"),
+    (50.06, 23.0, "50 +- 23 K"),
+    (50.06, 0.0003, "50.060 +- < 0.001 K"),
+    (50.06, float("nan"), "50.06 K"),
+    (50.06, None, "50.06 K"),
+    (float("nan"), 0.1, "n/a"),
+])
+def test_temperatures_print_with_the_digits_their_error_allows(value, error, text):
+    assert live.kelvin_text(value, error) == text

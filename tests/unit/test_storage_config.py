@@ -120,3 +120,16 @@ def test_a_loose_key_file_is_tightened_and_a_bad_one_refused(tmp_path):
     config.api_key_file.write_text("not a key!\n")
     with pytest.raises(StorageConfigError, match="delete it"):
         load_or_create_api_key(config)
+
+
+def test_an_empty_sqlite_file_is_no_catalog(tmp_path):
+    from tcstation.storage.server import sqlite_catalog_exists
+
+    catalog = tmp_path / "catalog.db"
+    uri = f"sqlite:///{catalog}"
+    assert not sqlite_catalog_exists(uri)
+    catalog.touch()  # left by a server stopped during its first initialisation
+    assert not sqlite_catalog_exists(uri)
+    catalog.write_bytes(b"SQLite format 3\x00")
+    assert sqlite_catalog_exists(uri)
+    assert not sqlite_catalog_exists("postgresql://localhost/tcstation")
