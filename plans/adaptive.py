@@ -280,9 +280,15 @@ class StepEvidenceRule:
         watched = temperatures > curve.watch_from
         temperatures, values = temperatures[watched], values[watched]
         latest = temperatures[-1] if temperatures.size else math.nan
+        # The point noise from the whole watched curve before the newest points: on coarse
+        # points a short curving stretch reads its curvature as noise.
+        older = temperatures.size - max(HINGE_POINTS)
+        noise = (point_noise(temperatures[:older], values[:older]) if older >= 5 else None)
         recent = max(WINDOW_POINTS, int(np.count_nonzero(temperatures >= latest - WINDOW_KELVIN)))
         temperatures, values = temperatures[-recent:], values[-recent:]
-        curve.evidence = developing_step_z(temperatures, values)
+        curve.evidence = developing_step_z(temperatures, values,
+                                           noise if noise is None or math.isfinite(noise)
+                                           else None)
         if curve.evidence >= self.threshold:
             curve.state = "developing"
             curve.seen_at = float(latest)
