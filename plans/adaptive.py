@@ -12,23 +12,32 @@ quiet -> developing
     few points and returns the largest likelihood-ratio z of the hinge's
     slope (a rise; the noise is the larger of the curve's robust point noise
     and the model's residual rms, so a background the quadratic cannot follow
-    raises no alarm). ``z >= threshold`` makes the curve *developing* and the
-    ramp slow.
-developing -> characterised
-    While a curve develops, the transition detector
-    (:func:`tcstation.analysis.transitions.find_dudi_transition`, the
-    likelihood-ratio step detector) runs on the curve's data so far, from
-    ``context_kelvin`` below where the step was first seen. The curve is
-    characterised once the detector finds the transition with a finite onset
-    error and the data reach ``normal_span`` kelvin above the fitted step's top
-    (the detector reads the normal level from 0.5 K above the top over 3 K).
-    A developing curve in which the detector has found nothing ``give_up_kelvin``
-    above where the step was first seen was a false alarm and is quiet again.
+    raises no alarm) among the hinges that steepen the curve at least threefold
+    (the detector's shape test: a transition steepens dU/dI 10^2 to 10^4 times, the
+    metal's T^5 background barely). ``z >= threshold`` makes the curve *developing*
+    and the ramp slow.
+developing -> passed
+    A developing curve is passed once its newest ``normal_span`` kelvin (3.5 K, the
+    span above a step's top that the transition detector reads the normal level
+    from) change by less than 2 % of its rise since the step was first seen: the
+    onset (10 % of the step below the normal level) then lies below them, sampled at
+    the slow rate, and the detector has the normal state it needs. A rise under ten
+    point-noise widths by then, or no flattening within ``give_up_kelvin`` of a rise
+    that small, was a false alarm. (The detector itself, 20 ms to 2 s a call on a
+    loaded machine, is not run in the RunEngine thread: at a speed-up every wall
+    second there is that many seconds of ramp without a reading. The live Tc table
+    runs it in its worker thread.)
 fast again
     The ramp is slow while any curve is developing and fast otherwise: it
-    returns to fast as soon as the last developing curve is characterised. The
-    quiet test then resumes on a characterised curve's normal state (0.5 K
-    above its step's top), so a second transition higher up slows it again.
+    returns to fast as soon as the last developing curve has passed. The quiet
+    test then resumes on a passed curve's normal state, so a second transition
+    higher up slows it again.
+how fast
+    ``fast`` at most, and no faster than gives every curve a point each
+    ``lookout_spacing`` kelvin (1.5 K) at the reading cadence measured so far
+    (the kelvin between readings over the rate in force, the readings within a
+    minute of a change of rate left out): sparser than that, a developing step is
+    seen too late and the detector lacks points below it. Never below ``slow``.
 
 The threshold: a ramp makes a few hundred looks per curve (each new point, three
 hinge positions, correlated); ``z >= 5`` has a one-sided tail of 3e-7 per look,
@@ -77,7 +86,7 @@ WINDOW_KELVIN = 6.0
 NORMAL_SPAN = NORMAL_MARGIN + NORMAL_FIT_SPAN
 """K above a fitted step's top that the detector reads the normal level over."""
 CONTEXT_KELVIN = 8.0
-"""K below where a step was first seen that the characterising detector is given."""
+"""K below where a step was first seen from which its rise (and the point noise) is measured."""
 GIVE_UP_KELVIN = 8.0
 """K above where a step was first seen with no transition found: a false alarm."""
 MIN_SLOPE_RATIO = 3.0

@@ -114,3 +114,17 @@ def test_rates_are_checked_with_the_allowed_ranges():
         adaptive_rates(1.0, 1.5)
     with pytest.raises(ValueError, match="slow"):
         StepEvidenceRule("y", "T", fast=1.0, slow=2.0)
+
+
+def test_fast_rate_is_capped_at_the_lookout_spacing_of_the_measured_cadence():
+    """Readings every 12 s, four curves: a point every 1.5 K per curve allows 1.875 K/min."""
+    rng = np.random.default_rng(5)
+    rule = StepEvidenceRule("y", "T", bias_field="b", fast=5.0, slow=1.0)
+    temperature, minutes_per_reading = 10.0, 0.2
+    for _ in range(200):
+        for bias in (0.0, 0.2, 0.3, 0.4):
+            rule({"T": temperature, "y": 3e-3 + NOISE * rng.standard_normal(), "b": bias})
+            temperature += rule.rate * minutes_per_reading
+    assert rule.rate == pytest.approx(1.5 / (4 * minutes_per_reading))
+    assert all(state.state == "quiet" for state in rule.curves.values())
+    assert "a point every 1.5 K" in rule.decisions[0].reason
