@@ -88,7 +88,8 @@ NORMAL_SPAN = NORMAL_MARGIN + NORMAL_FIT_SPAN
 CONTEXT_KELVIN = 8.0
 """K below where a step was first seen from which its rise (and the point noise) is measured."""
 GIVE_UP_KELVIN = 8.0
-"""K above where a step was first seen with no transition found: a false alarm."""
+"""K above where a step was first seen by which a rise under ``MIN_STEP_SIGMA`` noise widths that
+has not flattened counts as a false alarm."""
 MIN_SLOPE_RATIO = 3.0
 """A developing step steepens the curve at least this many times (the detector's shape test,
 :class:`tcstation.analysis.transitions.TransitionCriteria`)."""
