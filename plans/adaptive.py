@@ -38,6 +38,10 @@ how fast
     (the kelvin between readings over the rate in force, the readings within a
     minute of a change of rate left out): sparser than that, a developing step is
     seen too late and the detector lacks points below it. Never below ``slow``.
+    Through a transition ``slow`` at most, and no faster than gives every curve a
+    point each :data:`TRANSITION_SPACING` (0.25 K) at that cadence: on a loaded
+    machine, where readings come slower, the ramp spends more cryostat time rather
+    than lose the onsets' sampling. Never below 0.1 K/min.
 
 The threshold: a ramp makes a few hundred looks per curve (each new point, three
 hinge positions, correlated); ``z >= 5`` has a one-sided tail of 3e-7 per look,
@@ -104,6 +108,15 @@ LOOKOUT_SPACING = 1.5
 step is then seen within a few kelvin: measured on the simulator's curves, a point every
 1.7 K per curve slowed four-bias ramps 3 to 5 K below the 400 mA onset, 2.7 K left the
 analysis too few points below the steps)."""
+TRANSITION_SPACING = 0.25
+"""K: through a transition the slow rate is lowered (to 0.1 K/min at most) until every curve
+gets a point this often at the measured cadence (``tests/integration/ramp_sampling.py``
+ONSET_SPACING: up to 0.22 K every onset of the four curves was found within 0.03 K, from
+0.28 K the 400 mA one is missed in some phases). At 2.2 s a reading and four curves that is
+1.7 K/min, above the default 1.5: it acts only when readings come slower (a loaded machine,
+a slower instrument)."""
+SLOWEST_RATE = 0.1
+"""K/min, the plans' policy floor (:data:`tcstation.plans.validation.PLAN_RAMP_RATE_RANGE`)."""
 CADENCE_READINGS = 8
 """Readings the cadence (minutes a reading: K between readings over the rate in force) is the
 median over."""
@@ -239,6 +252,8 @@ class StepEvidenceRule:
     lookout_spacing : float
         K: the fast rate is lowered (never below ``slow``) until every curve gets a point
         this often, at the cadence of the readings measured so far.
+    transition_spacing : float
+        K: likewise the slow rate (never below 0.1 K/min) through a transition.
     """
 
     def __init__(self, signal_field: str, temperature_field: str, *,
@@ -247,11 +262,13 @@ class StepEvidenceRule:
                  threshold: float = DEVELOPING_STEP_THRESHOLD,
                  normal_span: float = NORMAL_SPAN, context_kelvin: float = CONTEXT_KELVIN,
                  give_up_kelvin: float = GIVE_UP_KELVIN,
-                 lookout_spacing: float = LOOKOUT_SPACING):
+                 lookout_spacing: float = LOOKOUT_SPACING,
+                 transition_spacing: float = TRANSITION_SPACING):
         for name, value in (("fast", fast), ("slow", slow), ("threshold", threshold),
                             ("normal_span", normal_span), ("context_kelvin", context_kelvin),
                             ("give_up_kelvin", give_up_kelvin),
-                            ("lookout_spacing", lookout_spacing)):
+                            ("lookout_spacing", lookout_spacing),
+                            ("transition_spacing", transition_spacing)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value!r}")
         if not slow < fast:
@@ -266,9 +283,11 @@ class StepEvidenceRule:
         self.context_kelvin = float(context_kelvin)
         self.give_up_kelvin = float(give_up_kelvin)
         self.lookout_spacing = float(lookout_spacing)
+        self.transition_spacing = float(transition_spacing)
         self.curves: dict[float, CurveState] = {}
         self.rate = self.fast
         self.fast_allowed = self.fast
+        self.slow_allowed = self.slow
         self.decisions: list[RateDecision] = []
         self._steps: deque[float] = deque(maxlen=CADENCE_READINGS)
         self._last_temperature = math.nan
@@ -355,7 +374,7 @@ class StepEvidenceRule:
         else:
             self._watch_quiet(curve)
         developing = [bias for bias, state in self.curves.items() if state.state == "developing"]
-        wanted = self.slow if developing else self.fast_allowed
+        wanted = self.slow_allowed if developing else self.fast_allowed
         if wanted == self.rate:
             return None
         self.rate = wanted
@@ -364,6 +383,10 @@ class StepEvidenceRule:
             evidence = self.curves[developing[0]].evidence
             reason = (f"{_label(developing[0], self.bias_field)}: a developing step, z "
                       f"{evidence:.1f} >= {self.threshold:g}")
+            if before == curve.state == "developing" or wanted < self.slow:
+                reason += (f"; a reading every {60.0 * self._cadence():.3g} s: {wanted:.3g} "
+                           f"K/min gives each curve a point every {self.transition_spacing:g} K "
+                           f"(at most {self.slow:g})")
         elif before == "developing" and curve.state == "passed":
             reason = (f"{_label(key, self.bias_field)}: transition passed, the last "
                       f"{self.normal_span:g} K change by {curve.change:.1%} of its "
@@ -393,8 +416,9 @@ class StepEvidenceRule:
         if len(self._steps) < CADENCE_READINGS // 2:
             return
         minutes_per_reading = self._cadence()
-        allowed = self.lookout_spacing / (max(len(self.curves), 1) * minutes_per_reading)
-        self.fast_allowed = min(self.fast, max(self.slow, allowed))
+        per_curve = max(len(self.curves), 1) * minutes_per_reading
+        self.slow_allowed = min(self.slow, max(SLOWEST_RATE, self.transition_spacing / per_curve))
+        self.fast_allowed = min(self.fast, max(self.slow, self.lookout_spacing / per_curve))
 
     def summary(self) -> dict:
         """The rule's findings by curve (JSON-friendly)."""

@@ -24,6 +24,12 @@ def curve(temperature, centre=ONSET_REGION, width=0.4, step=STEP):
     return normal - step / (1.0 + np.exp((temperature - centre) / width))
 
 
+UNCAPPED = {"lookout_spacing": 100.0, "transition_spacing": 100.0}
+"""These feeds take fixed temperatures whatever the rate, so the cadence they imply is no
+ramp's: the spacing caps are left out here and tested on their own, with feeds that follow
+the rate."""
+
+
 def feed(rule, temperatures, values, bias=None):
     """Rates the rule asks for, as (temperature, rate), and the rate at every point."""
     changes, rates = [], []
@@ -42,7 +48,7 @@ def test_flat_curve_stays_fast():
     rng = np.random.default_rng(1)
     temperatures = np.arange(10.0, 70.0, 0.5)
     values = 3e-3 + 2e-7 * temperatures + NOISE * rng.standard_normal(temperatures.size)
-    rule = StepEvidenceRule("y", "T", fast=5.0, slow=1.5)
+    rule = StepEvidenceRule("y", "T", fast=5.0, slow=1.5, **UNCAPPED)
     changes, rates = feed(rule, temperatures, values)
     assert changes == [] and (rates == 5.0).all(), rule.decisions
 
@@ -51,7 +57,7 @@ def test_slow_once_a_step_develops_and_fast_again_after_it():
     rng = np.random.default_rng(2)
     temperatures = np.arange(30.0, 70.0, 0.4)
     values = curve(temperatures) + NOISE * rng.standard_normal(temperatures.size)
-    rule = StepEvidenceRule("y", "T", fast=5.0, slow=1.5)
+    rule = StepEvidenceRule("y", "T", fast=5.0, slow=1.5, **UNCAPPED)
     changes, rates = feed(rule, temperatures, values)
     assert [rate for _, rate in changes] == [1.5, 5.0], rule.decisions
     (slowed_at, _), (sped_up_at, _) = changes
@@ -71,7 +77,7 @@ def test_slow_once_a_step_develops_and_fast_again_after_it():
 def test_every_bias_is_its_own_curve_and_a_second_transition_slows_again():
     rng = np.random.default_rng(3)
     temperatures = np.arange(30.0, 69.0, 0.3)
-    rule = StepEvidenceRule("y", "T", bias_field="b", fast=5.0, slow=1.5)
+    rule = StepEvidenceRule("y", "T", bias_field="b", fast=5.0, slow=1.5, **UNCAPPED)
     rates = []
     for temperature in temperatures:
         for bias, centre in ((0.0, 52.0), (0.4, 40.0)):
@@ -101,7 +107,7 @@ def test_smooth_metallic_background_is_no_step():
     """A T^5 rise that a quadratic misses does not steepen the curve threefold at once."""
     temperatures = np.arange(10.0, 40.0, 0.5)
     values = 3e-3 + 1e-12 * temperatures**5
-    rule = StepEvidenceRule("y", "T")
+    rule = StepEvidenceRule("y", "T", **UNCAPPED)
     changes, _ = feed(rule, temperatures, values)
     assert changes == [], rule.decisions
 
@@ -128,3 +134,19 @@ def test_fast_rate_is_capped_at_the_lookout_spacing_of_the_measured_cadence():
     assert rule.rate == pytest.approx(1.5 / (4 * minutes_per_reading))
     assert all(state.state == "quiet" for state in rule.curves.values())
     assert "a point every 1.5 K" in rule.decisions[0].reason
+
+
+def test_slow_rate_is_lowered_to_the_transition_spacing_when_readings_come_slowly():
+    """Readings every 12 s, four curves: a point every 0.25 K per curve allows 0.3125 K/min."""
+    rng = np.random.default_rng(6)
+    rule = StepEvidenceRule("y", "T", bias_field="b", fast=5.0, slow=1.5)
+    temperature, minutes_per_reading, rates = 10.0, 0.2, []
+    while temperature < 40.0:
+        for bias in (0.0, 0.2, 0.3, 0.4):
+            value = (curve(temperature, centre=30.0) if bias == 0.4 else 3e-3)
+            rule({"T": temperature, "y": value + NOISE * rng.standard_normal(), "b": bias})
+            temperature += rule.rate * minutes_per_reading
+            rates.append(rule.rate)
+    assert rule.curves[0.4].passed, rule.decisions
+    assert min(rates) == pytest.approx(0.25 / (4 * minutes_per_reading))
+    assert rates[-1] == pytest.approx(1.5 / (4 * minutes_per_reading)), "fast again after it"
