@@ -380,7 +380,9 @@ def test_adaptive_ramp_slows_where_dudi_changes(station, RE):
     bias = column(ramp, station.bias_source.measured_current.name)
     model = SampleModel("mg_mgo")
     onsets = {value: model.true_onsets(bias_current=value)["dudi_onset"] for value in biases}
-    slowed = [at for value, at in decisions if value == pytest.approx(slow)]
+    # The rule's slow rate, or lower where the readings come too slowly for a point every
+    # 0.25 K per curve at it (a loaded machine); its fast rate is never below slow.
+    slowed = [at for value, at in decisions if value <= slow]
     first_slow = slowed[0] if slowed else stop
 
     # The conditions first: the spacing each curve got at the fast rate (before it first
@@ -403,8 +405,7 @@ def test_adaptive_ramp_slows_where_dudi_changes(station, RE):
     # zero-bias onset.
     assert not [at for value, at in decisions if value > slow and first_slow < at < onsets[0.0]], (
         f"sped up inside the transitions; {conditions}")
-    assert all(value <= slow * 1.5 for value in slow_spacing.values()) or all(
-        value < achieved[key] for key, value in slow_spacing.items()), (
+    assert all(value < achieved[key] for key, value in slow_spacing.items()), (
         f"the slow part is not sampled more finely than the fast part; {conditions}")
     sped_up = [at for value, at in decisions if value > slow and at > onsets[0.0]]
     assert sped_up or temperature[-1] < onsets[0.0] + 3.5 + 2 * max(achieved.values()), (
