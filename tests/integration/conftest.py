@@ -10,6 +10,7 @@ import pytest
 from bluesky import RunEngine
 
 from tcstation.devices import build_station
+from tests.integration.bridge_processes import Emulators
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +38,11 @@ def RE():
     yield engine
     if engine.state != "idle":
         engine.halt()
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory):
+    """The instruments' emulators on free loopback ports (``tcstation emulate``)."""
+    running = Emulators(tmp_path_factory.mktemp("emulators")).start()
+    yield running
+    running.stop()

@@ -20,20 +20,12 @@ from tests.integration.bridge_processes import (
     START_TIMEOUT,
     WAIT,
     BridgeProcess,
-    Emulators,
     reading,
     value,
 )
 from tests.integration.polling import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emulators(tmp_path_factory):
-    running = Emulators(tmp_path_factory.mktemp("emulators")).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

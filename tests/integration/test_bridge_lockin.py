@@ -8,17 +8,10 @@ import pytest
 from caproto import CaprotoError
 from caproto.sync.client import write
 
-from tests.integration.bridge_processes import WAIT, BridgeProcess, Emulators, value
+from tests.integration.bridge_processes import WAIT, BridgeProcess, value
 from tests.integration.polling import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emulators(tmp_path_factory):
-    running = Emulators(tmp_path_factory.mktemp("emulators")).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")
