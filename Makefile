@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/tcstation demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
