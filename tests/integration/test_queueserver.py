@@ -31,9 +31,10 @@ from tcstation.storage.tiled import connect
 pytestmark = pytest.mark.integration
 
 BIASES = [0.0, 0.2, 0.3, 0.4]
-START, STOP, RATE = 44.0, 62.0, 0.4
-"""K, K, K/min: at 60x each bias curve gets a point every ~0.11 K with the machine busy
-(load 8 on 2 cores), under half of what the transition finder needs (ONSET_SPACING)."""
+START, STOP, RATE = 44.0, 62.0, 0.5
+"""K, K, K/min: at 120x each bias curve got a point every 0.084 K at 0.4 K/min with one
+core kept busy (load 6 on 2 cores, 2026-12-04), a third of what the transition finder
+needs (ONSET_SPACING); 0.5 K/min leaves it under half."""
 MANAGER_TIMEOUT = 60.0
 
 
@@ -74,7 +75,7 @@ def redis_address():
 
 @pytest.fixture(scope="module")
 def manager(station_factory, tiled_server, redis_address, tmp_path_factory):
-    ioc = station_factory(speedup=60.0, noise=True)
+    ioc = station_factory(speedup=120.0, noise=True)
     work = tmp_path_factory.mktemp("re-manager")
     control, info = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
     environment = {**os.environ, "TCSTATION_PREFIX": ioc.prefix,

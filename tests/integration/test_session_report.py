@@ -20,16 +20,17 @@ pytestmark = pytest.mark.integration
 ONSET_LINE = re.compile(r"\s*(?P<bias>[\d.]+) mA: onset (?P<onset>[\d.]+) \+- (?P<error>[\d.]+) K")
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
-START, STOP, RATE = 44.0, 62.0, 0.4
-"""K, K, K/min: at 60x each bias curve gets a point every ~0.11 K with the machine busy
-(load 8 on 2 cores), under half of what the transition finder needs (ONSET_SPACING). The
+START, STOP, RATE = 44.0, 62.0, 0.5
+"""K, K, K/min: at 120x each bias curve got a point every 0.084 K at 0.4 K/min with one
+core kept busy (load 6 on 2 cores, 2026-12-04), a third of what the transition finder
+needs (ONSET_SPACING); 0.5 K/min leaves it under half. The
 span holds the 1.5 K the finder fits the transformed level over below 45 K and its 6 K
 normal-state window above the 54.5 K top of the zero-bias transition."""
 
 
 @pytest.fixture(scope="module")
 def session(station_factory, tmp_path_factory):
-    ioc = station_factory(speedup=60.0, noise=True)
+    ioc = station_factory(speedup=120.0, noise=True)
     data_dir = tmp_path_factory.mktemp("tcstation-data")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TCSTATION_DATA_DIR", str(data_dir))
