@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 
@@ -13,8 +14,15 @@ from caproto.server import pvproperty
 
 from tcstation.bridge.config import InstrumentConfig
 from tcstation.bridge.connection import CommunicationError, VisaConnection
-from tcstation.instruments.signal import ACTION, ENUM, FLOAT, INT, SETTING
-from tcstation.ioc_sim.putchecks import CheckedGroup, guarded, served, served_setting
+from tcstation.instruments.signal import ACTION, ENUM, FLOAT, INT, SETTING, by_suffix
+from tcstation.ioc_sim.putchecks import (
+    CheckedGroup,
+    RefusedPutError,
+    checked,
+    guarded,
+    served,
+    served_setting,
+)
 from tcstation.protocol import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -45,10 +53,19 @@ def parse_chained(instrument: str, queries: list[tuple[str, object]], reply: str
     return values
 
 
+def same(signal, asked, got) -> bool:
+    """Whether the instrument took ``asked``: equal, or a float within the PV's precision."""
+    if signal.type == FLOAT:
+        digits = signal.precision if signal.precision is not None else 3
+        return math.isclose(float(asked), float(got), rel_tol=1e-6, abs_tol=10.0 ** -digits)
+    return asked == got
+
+
 class BridgeGroup(CheckedGroup):
     """What every bridged instrument's group does: connect, poll, alarm, reconnect."""
 
     instrument = "instrument"
+    signals: dict = {}  # the contract's signals by suffix, set by build_group_class
 
     def __init__(self, *args, config: InstrumentConfig, connection: VisaConnection | None = None,
                  **kwargs):
@@ -129,6 +146,68 @@ class BridgeGroup(CheckedGroup):
     def check_idn(self, reply: str) -> None:
         raise NotImplementedError
 
+    async def publish(self, values: dict, write_setpoints: bool) -> None:
+        """Serve ``{suffix: value}`` read from the instrument.
+
+        A setting's value goes to its readback, and to the setpoint too when
+        ``write_setpoints`` (a change made at the front panel shows in both). Keys
+        starting with ``_`` are kept in :attr:`state` only. A PV is written only when its
+        value changes (or on its first value), so monitors see changes, not polls.
+        """
+        for suffix, value in values.items():
+            old = self.state.get(suffix)
+            self.state[suffix] = value
+            if suffix.startswith("_"):
+                continue
+            signal = self.signals[suffix]
+            if signal.role != SETTING:
+                if old != value or self.pv(suffix).value != value:
+                    await self.pv(suffix).write(value)
+                continue
+            readback = self.pv(signal.readback_suffix)
+            if readback.value != value or old is None:
+                await readback.write(value)
+            setpoint = self.pv(suffix)
+            if write_setpoints and setpoint.value != value:
+                await setpoint.write(value, verify_value=False)
+            await self.published(suffix, value)
+
+    async def published(self, suffix: str, value) -> None:
+        """What else a new setting's value changes (default: nothing)."""
+
+    async def write_setting(self, suffix: str, instance, value, exchange, parse) -> object:
+        """Put a setting: its command and its query in one exchange; the value read back.
+
+        ``exchange(value)`` gives the command and the query for the checked value;
+        ``parse(query, reply)`` gives ``{suffix: value}`` for the query's reply, which is
+        published (the setting itself and what the same reply says of others). Refused,
+        with the PV, the value and the reason, when the instrument is not connected, does
+        not answer, or reads back something else.
+        """
+        signal = self.signals[suffix]
+        value = checked(signal, value, instance.pvname)
+        if not self.connected:
+            raise RefusedPutError(f"{instance.pvname} = {value!r} refused: the "
+                                  f"{self.instrument} ({self.config.resource}) is not connected")
+        command, readback = exchange(value)
+        try:
+            _, reply = await self.connection.transaction([("write", command),
+                                                          ("query", readback)])
+            values = parse(readback, reply)
+        except (CommunicationError, ProtocolError) as error:
+            await self.flag_disconnected(error)
+            raise RefusedPutError(f"{instance.pvname} = {value!r}: {error}") from error
+        await self.publish({key: item for key, item in values.items() if key != suffix},
+                           write_setpoints=False)
+        got, was = values[suffix], self.state.get(suffix)
+        self.state[suffix] = got
+        await self.pv(signal.readback_suffix).write(got)  # a monitor update for every put
+        await self.published(suffix, got)
+        if not same(signal, value, got):
+            raise RefusedPutError(f"{instance.pvname} = {value!r}: the {self.instrument} did "
+                                  f"not take {command!r}; it reads back {got!r} (was {was!r})")
+        return got
+
     async def exchange_chained(self, queries) -> dict:
         """Send ``queries`` (``(text, parser)``) as one chained message and parse the reply."""
         command = ";".join(text for text, _ in queries)
@@ -188,7 +267,7 @@ async def _shutdown(group, instance, async_lib):
 
 def build_group_class(signals, base, name):
     """A PVGroup class serving every contract signal as the simulated IOC does."""
-    attributes: dict = {}
+    attributes: dict = {"signals": by_suffix(signals)}
     for signal in signals:
         key = attribute_name(signal.suffix)
         if signal.role == SETTING:

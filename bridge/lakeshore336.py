@@ -16,10 +16,8 @@ Beyond the simulated IOC's PVs: ``IDN_RBV`` (the controller's ``*IDN?``) and
 from __future__ import annotations
 
 import logging
-import math
 import re
 
-from tcstation.bridge.connection import CommunicationError
 from tcstation.bridge.group import BridgeGroup, build_group_class
 from tcstation.instruments import lakeshore336 as contract
 from tcstation.instruments.lakeshore336 import (
@@ -28,10 +26,9 @@ from tcstation.instruments.lakeshore336 import (
     INPUT_LETTERS,
     LOOPS,
 )
-from tcstation.instruments.signal import FLOAT, SETTING, by_suffix
+from tcstation.instruments.signal import by_suffix
 from tcstation.ioc_sim.lakeshore336 import SENSOR_UNITS
 from tcstation.ioc_sim.putchecks import (
-    RefusedPutError,
     checked,
 )
 from tcstation.protocol import ProtocolError
@@ -140,13 +137,6 @@ def reading_queries(units: dict[int, str]) -> list[tuple[str, object]]:
     return queries
 
 
-def same(signal, asked, got) -> bool:
-    if signal.type == FLOAT:
-        digits = signal.precision if signal.precision is not None else 3
-        return math.isclose(float(asked), float(got), rel_tol=1e-6, abs_tol=10.0 ** -digits)
-    return asked == got
-
-
 # --- the PVGroup ----------------------------------------------------------------------------
 
 class LakeShore336BridgeBase(BridgeGroup):
@@ -161,27 +151,11 @@ class LakeShore336BridgeBase(BridgeGroup):
         values: dict = {}
         for start in range(0, len(items), 8):  # 8 queries a message: under 0.5 s at 20/s
             values.update(await self.exchange_chained(items[start:start + 8]))
-        await self.publish_settings(values, write_setpoints=True)
+        await self.publish(values, write_setpoints=True)
 
-    async def publish_settings(self, values: dict, write_setpoints: bool) -> None:
-        for suffix, value in values.items():
-            old = self.state.get(suffix)
-            self.state[suffix] = value
-            if suffix.startswith("_"):
-                continue
-            signal = SIGNALS[suffix]
-            if signal.role != SETTING:
-                if old != value or self.pv(suffix).value != value:
-                    await self.pv(suffix).write(value)
-                continue
-            rbv = self.pv(signal.readback_suffix)
-            if rbv.value != value or old is None:
-                await rbv.write(value)
-            setpoint = self.pv(suffix)
-            if write_setpoints and setpoint.value != value:
-                await setpoint.write(value, verify_value=False)
-            if suffix.endswith(":Units"):
-                await self.show_units(int(suffix[2]), value)
+    async def published(self, suffix: str, value) -> None:
+        if suffix.endswith(":Units"):
+            await self.show_units(int(suffix[2]), value)
 
     async def show_units(self, n: int, choice: str) -> None:
         reading = self.pv(f"IN{n}")
@@ -197,33 +171,10 @@ class LakeShore336BridgeBase(BridgeGroup):
             await self.pv(suffix).write(value)
 
     async def put_setting(self, suffix: str, instance, value):
-        signal = SIGNALS[suffix]
-        value = checked(signal, value, instance.pvname)
-        if not self.connected:
-            raise RefusedPutError(f"{instance.pvname} = {value!r} refused: the "
-                                  f"{protocol.INSTRUMENT} ({self.config.resource}) is not "
-                                  "connected")
-        command, readback = setting_command(suffix, value, self.state)
-        try:
-            _, reply = await self.connection.transaction([("write", command),
-                                                          ("query", readback)])
-            values = setting_queries()[readback](readback, reply)
-        except (CommunicationError, ProtocolError) as error:
-            await self.flag_disconnected(error)
-            raise RefusedPutError(f"{instance.pvname} = {value!r}: {error}") from error
-        await self.publish_settings({key: item for key, item in values.items()
-                                     if key != suffix}, write_setpoints=False)
-        got = values[suffix]
-        old_state = self.state.get(suffix)
-        self.state[suffix] = got
-        await self.pv(signal.readback_suffix).write(got)
-        if suffix.endswith(":Units"):
-            await self.show_units(int(suffix[2]), got)
-        if not same(signal, value, got):
-            raise RefusedPutError(
-                f"{instance.pvname} = {value!r}: the {protocol.INSTRUMENT} did not take "
-                f"{command!r}; it reads back {got!r} (was {old_state!r})")
-        return got
+        return await self.write_setting(
+            suffix, instance, value, lambda checked_value: setting_command(
+                suffix, checked_value, self.state),
+            lambda query, reply: setting_queries()[query](query, reply))
 
     async def run_action(self, suffix: str, instance, value):
         value = checked(SIGNALS[suffix], value, instance.pvname)

@@ -20,8 +20,7 @@ import math
 from tcstation.bridge.connection import CommunicationError
 from tcstation.bridge.group import BridgeGroup, build_group_class
 from tcstation.instruments import sourcemeter as contract
-from tcstation.instruments.signal import SETTING, by_suffix
-from tcstation.ioc_sim.putchecks import RefusedPutError, checked
+from tcstation.instruments.signal import by_suffix
 from tcstation.protocol import ProtocolError
 from tcstation.protocol import sourcemeter as protocol
 
@@ -107,17 +106,6 @@ class SourceMeterBridgeBase(BridgeGroup):
                 return
             logger.warning("%s reports error %+d, %r", self.config.name, code, message)
 
-    async def publish(self, values: dict, write_setpoints: bool) -> None:
-        for suffix, value in values.items():
-            self.state[suffix] = value
-            signal = SIGNALS[suffix]
-            if signal.role != SETTING:
-                await self.pv(suffix).write(value)
-                continue
-            await self.pv(signal.readback_suffix).write(value)
-            if write_setpoints and self.pv(suffix).value != value:
-                await self.pv(suffix).write(value, verify_value=False)
-
     async def read_measurements(self) -> None:
         # the output state first: a :READ? with the output off (switched off at the front
         # panel since the last poll) gets no reply, only an error in the queue
@@ -132,26 +120,10 @@ class SourceMeterBridgeBase(BridgeGroup):
         await self.publish(values, write_setpoints=False)
 
     async def put_setting(self, suffix: str, instance, value):
-        signal = SIGNALS[suffix]
-        value = checked(signal, value, instance.pvname)
-        if not self.connected:
-            raise RefusedPutError(f"{instance.pvname} = {value!r} refused: the "
-                                  f"{self.instrument} ({self.config.resource}) is not connected")
         command_of, readback = COMMANDS[suffix]
-        command = command_of(value)
-        try:
-            _, reply = await self.connection.transaction([("write", command),
-                                                          ("query", readback)])
-            got = SETTING_QUERIES[readback](readback, reply)[suffix]
-        except (CommunicationError, ProtocolError) as error:
-            await self.flag_disconnected(error)
-            raise RefusedPutError(f"{instance.pvname} = {value!r}: {error}") from error
-        self.state[suffix] = got
-        await self.pv(signal.readback_suffix).write(got)
-        if got != value and not (signal.type == "float" and math.isclose(
-                got, value, rel_tol=1e-5, abs_tol=1e-9)):
-            raise RefusedPutError(f"{instance.pvname} = {value!r}: the {self.instrument} did "
-                                  f"not take {command!r}; it reads back {got!r}")
+        got = await self.write_setting(suffix, instance, value,
+                                       lambda checked_value: (command_of(checked_value), readback),
+                                       SETTING_QUERIES[readback])
         self._poll_now.set()  # the measurement the put changed, at once
         return got
 

@@ -13,12 +13,11 @@ command) fails the put with what it reads back.
 from __future__ import annotations
 
 import logging
-import math
 
 from tcstation.bridge.connection import CommunicationError
 from tcstation.bridge.group import BridgeGroup, build_group_class
 from tcstation.instruments import sr830 as contract
-from tcstation.instruments.signal import SETTING, by_suffix
+from tcstation.instruments.signal import by_suffix
 from tcstation.instruments.sr830 import SENSITIVITIES, SLOPE_NAMES, TIME_CONSTANTS
 from tcstation.ioc_sim.putchecks import RefusedPutError, checked
 from tcstation.protocol import ProtocolError
@@ -74,46 +73,18 @@ class SR830BridgeBase(BridgeGroup):
     async def read_settings(self) -> None:
         await self.publish(await self.exchange_chained(SETTING_QUERIES), write_setpoints=True)
 
-    async def publish(self, values: dict, write_setpoints: bool) -> None:
-        for suffix, value in values.items():
-            self.state[suffix] = value
-            signal = SIGNALS[suffix]
-            if signal.role != SETTING:
-                await self.pv(suffix).write(value)
-                continue
-            await self.pv(signal.readback_suffix).write(value)
-            if write_setpoints and self.pv(suffix).value != value:
-                await self.pv(suffix).write(value, verify_value=False)
-
     async def read_measurements(self) -> None:
         await self.publish(await self.exchange_chained(MEASUREMENT_QUERIES),
                            write_setpoints=False)
 
     async def put_setting(self, suffix: str, instance, value):
-        signal = SIGNALS[suffix]
-        value = checked(signal, value, instance.pvname)
-        if not self.connected:
-            raise RefusedPutError(f"{instance.pvname} = {value!r} refused: the "
-                                  f"{self.instrument} ({self.config.resource}) is not connected")
-        command = MNEMONICS[suffix](SLOPE_NAMES.index(value) if suffix == "OFSL" else value)
-        readback = protocol.query(suffix)
-        try:
-            _, reply = await self.connection.transaction([("write", command),
-                                                          ("query", readback)])
-            values = setting_values(suffix, readback, reply)
-        except (CommunicationError, ProtocolError) as error:
-            await self.flag_disconnected(error)
-            raise RefusedPutError(f"{instance.pvname} = {value!r}: {error}") from error
-        await self.publish({key: item for key, item in values.items() if key != suffix},
-                           write_setpoints=False)
-        got = values[suffix]
-        self.state[suffix] = got
-        await self.pv(signal.readback_suffix).write(got)
-        if got != value and not (isinstance(got, float) and math.isclose(
-                got, value, rel_tol=1e-5, abs_tol=10.0 ** -(signal.precision or 3))):
-            raise RefusedPutError(f"{instance.pvname} = {value!r}: the {self.instrument} did "
-                                  f"not take {command!r}; it reads back {got!r}")
-        return got
+        def exchange(checked_value):
+            index = SLOPE_NAMES.index(checked_value) if suffix == "OFSL" else checked_value
+            return MNEMONICS[suffix](index), protocol.query(suffix)
+
+        return await self.write_setting(
+            suffix, instance, value, exchange,
+            lambda query, reply: setting_values(suffix, query, reply))
 
     async def run_action(self, suffix: str, instance, value):
         """``AGAN``: put 1 to let the lock-in choose its sensitivity; reads back ``SENS``."""
