@@ -7,19 +7,14 @@ document of the measured run can fall in 0MQ's slow-joiner gap.
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import bluesky.plans as bp
 import pytest
 from ophyd.sim import det, motor
+from stream_followers import DEADLINE, Follower, documents, wait_until_following
 
 from tcstation.ioc_process import free_port
 from tcstation.session import open_session
@@ -32,66 +27,13 @@ from tcstation.stream import (
 )
 
 pytestmark = pytest.mark.integration
-DEADLINE = 30.0
-
-
-class Follower:
-    """``tcstation follow`` as a subprocess, its output lines collected by a thread."""
-
-    def __init__(self, *args: str):
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("tcstation")), "follow", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, predicate, what: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while not any(predicate(line) for line in list(self.lines)):
-            assert self.process.poll() is None, self.process.stderr.read()
-            assert time.monotonic() < deadline, f"the follower never printed {what}"
-            time.sleep(0.02)
-
-    def interrupt(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(DEADLINE)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-        self._reader.join(5.0)
-        return code, self.process.stderr.read()
-
-
-def documents(follower: Follower) -> list[tuple[str, dict]]:
-    return [(entry["name"], entry["doc"]) for entry in map(json.loads, list(follower.lines))]
 
 
 @pytest.fixture(scope="module")
 def followers(stream_proxy):
     """A JSON follower and a human one, both receiving already (a probe run reached them)."""
-    from bluesky import RunEngine
-
     raw, human = Follower("--json"), Follower()
-    RE = RunEngine({}, call_returns_result=False)
-    stream = open_stream(RE, stream_proxy.config)
-    assert stream is not None and not stream.proxy.started, "the test run's proxy was not found"
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        (uid,) = RE(bp.count([det]), purpose="probe")
-        arrived = (any(uid in line for line in list(raw.lines))
-                   and any(uid[:8] in line for line in list(human.lines)))
-        if arrived:
-            break
-        assert raw.process.poll() is None and human.process.poll() is None
-        assert time.monotonic() < deadline, "no probe run ever reached the followers"
-        time.sleep(0.1)
-    stream.close(RE)
+    wait_until_following([raw, human], stream_proxy.config)
     yield raw, human
     for follower in (raw, human):
         if follower.process.poll() is None:
