@@ -50,6 +50,18 @@ def _run_qserver_yaml(argv: list[str]) -> int:
     return yaml_main(argv)
 
 
+def _run_follow(argv: list[str]) -> int:
+    from tcstation.follow import follow_main
+
+    return follow_main(argv)
+
+
+def _run_stream_proxy(argv: list[str]) -> int:
+    from tcstation.stream import proxy_main
+
+    return proxy_main(argv)
+
+
 def _run_pv_table(argv: list[str]) -> int:
     from tcstation.pv_table import main as pv_table_main
 
@@ -230,6 +242,10 @@ COMMANDS = {
                               "on TCP ports, answering from the physics model"),
     "bridge": (_run_bridge, "serve real instruments' PVs over Channel Access through PyVISA "
                             "(`tcstation bridge CONFIG.toml`, `--probe`)"),
+    "follow": (_run_follow, "print the live document stream of every session and the "
+                            "queueserver: run starts, one line per event, stops"),
+    "stream-proxy": (_run_stream_proxy, "serve the live document stream (bluesky's 0MQ proxy, "
+                                        "ports 5577/5578 on 127.0.0.1; sessions start it)"),
     "pv-table": (_run_pv_table, "regenerate (or --check) docs/pv-table.md from the instruments' "
                                 "contract and the devices"),
 }

@@ -371,12 +371,14 @@ def generate_plan_list(output: Path, startup_dir: Path = STARTUP_DIR,
     """Write the profile's plans and devices to ``output``, as the queueserver lists them.
 
     The startup is loaded in a subprocess, against a temporary simulated station
-    on a free loopback port, with storage off.
+    on a free loopback port, with storage and the document stream off.
     """
     port = free_port()
     prefix = f"QL{uuid.uuid4().hex[:4]}:"
     environment = {**os.environ, **loopback_client_environment(port),
-                   "TCSTATION_PREFIX": prefix, "TCSTATION_STORAGE": "off"}
+                   "TCSTATION_PREFIX": prefix, "TCSTATION_STORAGE": "off",
+                   # Listing plans publishes nothing, and must leave no stream proxy behind.
+                   "TCSTATION_STREAM": "off"}
     environment.pop("TCSTATION_STATION_CONFIG", None)
     with SimulatedStationProcess(prefix, port, speedup=1.0):
         result = subprocess.run(

@@ -13,6 +13,9 @@ Configuration (environment variables):
 * ``TCSTATION_WATCHDOG``: ``on`` (default) starts the station's watchdog
   (:mod:`tcstation.watchdog`, a process of its own that keeps the sample below its
   limit whether or not a plan runs) unless one already watches; ``off`` does not;
+* ``TCSTATION_STREAM`` (``on`` by default) and ``TCSTATION_STREAM_*``: every document is
+  published to the live document stream's 0MQ proxy (:mod:`tcstation.stream`), started
+  if none runs; ``tcstation follow`` prints it;
 * the storage variables of :mod:`tcstation.storage.config` (``TCSTATION_DATA_DIR``,
   ``TCSTATION_TILED_URI``, ...).
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bluesky import RunEngine
 
@@ -61,6 +64,7 @@ class Session:
     pending_stores: list[threading.Thread] = field(default_factory=list)
     watchdog: object | None = None
     channel_renewal: object | None = None
+    stream: object | None = None
 
     @property
     def description(self) -> str:
@@ -82,6 +86,8 @@ class Session:
             self.watchdog.stop()
         if self.channel_renewal is not None:
             self.channel_renewal.stop()
+        if self.stream is not None:
+            self.stream.close(self.RE)
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:
@@ -126,7 +132,7 @@ def watchdog_from_environment() -> bool:
 
 def open_session(prefix: str | None = None, config_path: str | None = None, *,
                  storage: bool | None = None, watchdog: bool | None = None,
-                 progress: bool | None = None,
+                 progress: bool | None = None, stream: bool | None = None,
                  plots: bool | None = None, show_tables: bool = True,
                  connect_timeout: float = 10.0) -> Session:
     """Connect the station and build a RunEngine with safety, storage and live analysis.
@@ -144,6 +150,9 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         stopped by :meth:`Session.close` and outlives a session that dies.
     progress : bool, optional
         Show ramp progress bars (default: only in a terminal, never in the queueserver).
+    stream : bool, optional
+        Publish every document to the live document stream (default ``TCSTATION_STREAM``);
+        the stream's proxy is started if none runs, and outlives the session.
     plots : bool, optional
         Plot each ramp live (default: with an interactive matplotlib backend, never in
         the queueserver).
@@ -184,11 +193,24 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
 
         storage_session = open_storage()
         storage_session.subscribe(RE)
+    document_stream = None
+    if stream is None or stream:
+        from tcstation.stream import StreamConfig, StreamError, open_stream
+
+        try:
+            stream_config = StreamConfig.from_environment()
+        except StreamError as error:
+            logger.warning("no live document stream: %s", error)
+        else:
+            if stream is not None:
+                stream_config = replace(stream_config, enabled=True)
+            document_stream = open_stream(RE, stream_config)
     in_queueserver = running_in_queueserver()
     quiet = in_queueserver if progress is None else not progress
     session = Session(station=station, RE=RE, storage=storage_session,
                       transitions=LiveTransitions(), compliance=compliance,
-                      watchdog=watchdog_handle, channel_renewal=channel_renewal)
+                      watchdog=watchdog_handle, channel_renewal=channel_renewal,
+                      stream=document_stream)
 
     def updated(start: dict, rows: list[dict]) -> None:
         if show_tables and not quiet:

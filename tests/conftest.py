@@ -31,6 +31,10 @@ caproto.sync.client.spawn_repeater = lambda: None
 CA_PORTS = tuple(sorted({free_port() for _ in range(12)}))[:8]
 os.environ.update(loopback_client_environment(*CA_PORTS))
 _next_port = itertools.cycle(CA_PORTS)
+# The live document stream of every session the tests open goes to a proxy on ports of
+# the test run's own (tests/integration/conftest.py starts it), never to the station's.
+os.environ.update({"TCSTATION_STREAM_IN_PORT": str(free_port()),
+                   "TCSTATION_STREAM_OUT_PORT": str(free_port())})
 
 
 @pytest.fixture(scope="session", autouse=True)

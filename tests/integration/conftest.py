@@ -10,7 +10,20 @@ import pytest
 from bluesky import RunEngine
 
 from tcstation.devices import build_station
+from tcstation.stream import StreamConfig, start_proxy
 from tests.integration.bridge_processes import Emulators
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stream_proxy():
+    """The test run's document stream proxy (tests/conftest.py chose its ports).
+
+    Started here and stopped at the end, so the sessions the tests open find it and none
+    leaves one behind for its idle time.
+    """
+    handle = start_proxy(StreamConfig.from_environment(), idle=0)
+    yield handle
+    handle.stop()
 
 
 @pytest.fixture(scope="module")

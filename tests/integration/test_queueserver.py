@@ -7,10 +7,12 @@ then finds the run and its Tc table in Tiled.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
 from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
+from stream_followers import Follower, documents, wait_until_following
 
 from tcstation.ioc_sim.sample import SampleModel
 from tcstation.queueserver import ensure_redis, re_manager_command, redis_answers
@@ -35,7 +38,7 @@ START, STOP, RATE = 44.0, 62.0, 0.5
 """K, K, K/min: at 120x each bias curve got a point every 0.084 K at 0.4 K/min with one
 core kept busy (load 6 on 2 cores, 2026-12-04), a third of what the transition finder
 needs (ONSET_SPACING); 0.5 K/min leaves it under half."""
-MANAGER_TIMEOUT = 60.0
+MANAGER_TIMEOUT = 120.0
 
 
 def wait_until_answering(api, process, log_path: Path) -> None:
@@ -74,10 +77,16 @@ def redis_address():
 
 
 @pytest.fixture(scope="module")
-def manager(station_factory, tiled_server, redis_address, tmp_path_factory):
+def manager_addresses():
+    """The manager's control and console-output (info) 0MQ addresses."""
+    return f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+
+
+@pytest.fixture(scope="module")
+def manager(station_factory, tiled_server, redis_address, manager_addresses, tmp_path_factory):
     ioc = station_factory(speedup=120.0, noise=True)
     work = tmp_path_factory.mktemp("re-manager")
-    control, info = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
+    control, info = manager_addresses
     environment = {**os.environ, "TCSTATION_PREFIX": ioc.prefix,
                    "TCSTATION_DATA_DIR": str(work / "data"),
                    "TCSTATION_TILED_URI": tiled_server.uri,
@@ -146,8 +155,12 @@ def test_operators_cannot_queue_an_exposure_but_admins_can(manager):
     assert api.queue_get()["items"] == []
 
 
-def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_server):
+def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_server,
+                                                                stream_proxy):
     api, _, log_path = manager
+    # The worker's RunEngine publishes to the test run's document stream proxy.
+    follower = Follower("--json")
+    wait_until_following([follower], stream_proxy.config)
     api.item_add(BPlan("transport_ramp", start=START, stop=STOP, rate=RATE, biases=BIASES))
     api.queue_start()
     api.wait_for_idle(timeout=600.0)
@@ -174,6 +187,50 @@ def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_s
     assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
     for bias, onset in zip(BIASES, table["onset"], strict=True):
         assert onset == pytest.approx(expected[bias], abs=0.3), f"{bias} A"
+
+    follower.wait_for(lambda line: '"stop"' in line and uid in line, "the worker run's stop")
+    follower.interrupt()
+    received = documents(follower)
+    first = next(index for index, (name, doc) in enumerate(received)
+                 if name == "start" and doc["uid"] == uid)
+    last = next(index for index, (name, doc) in enumerate(received)
+                if name == "stop" and doc["run_start"] == uid)
+    streams = {doc["uid"]: doc["name"] for name, doc in received[first:last]
+               if name == "descriptor"}
+    followed: dict[str, int] = {}
+    for name, doc in received[first:last]:
+        if name == "event":
+            followed[streams[doc["descriptor"]]] = followed.get(streams[doc["descriptor"]], 0) + 1
+    assert followed == run.metadata["stop"]["num_events"], "the stream lost documents"
+
+
+def test_console_output_reaches_qserver_console_monitor(manager, manager_addresses):
+    api, _, log_path = manager
+    monitor = subprocess.Popen(
+        [str(Path(sys.executable).with_name("qserver-console-monitor")),
+         "--zmq-info-addr", manager_addresses[1]],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(monitor.stdout), daemon=True)
+    reader.start()
+    try:
+        # The worker prints a marker until the monitor shows one (0MQ's slow joiner).
+        deadline = time.monotonic() + MANAGER_TIMEOUT
+        for attempt in itertools.count():
+            api.script_upload(f"print('console-probe-{attempt}')")
+            api.wait_for_idle(timeout=MANAGER_TIMEOUT)
+            probe_deadline = time.monotonic() + 2.0
+            while time.monotonic() < probe_deadline:
+                if any("console-probe-" in line for line in list(lines)):
+                    return
+                time.sleep(0.05)
+            assert monitor.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, (
+                "qserver-console-monitor never showed the worker's output:\n" + "".join(lines)
+                + log_path.read_text()[-2000:])
+    finally:
+        monitor.terminate()
+        monitor.wait(10.0)
 
 
 def test_a_sample_limit_breach_is_refused_when_queued_and_nothing_moves(manager):
