@@ -80,9 +80,10 @@ def _bluesky_runs(results) -> list:
 
 
 def runs_to_report(client, target: str) -> list:
-    """The latest protocol's runs (or the latest run), or the run with uid ``target``."""
+    """The latest protocol's runs (or the latest run), or those of the run ``target`` names
+    (a scan id, a uid or a unique uid prefix: :func:`~tcstation.storage.resolve_run`)."""
     from tcstation.storage import find_runs
-    from tcstation.storage.lookup import resolve_run
+    from tcstation.storage.lookup import RunLookupError, resolve_run
 
     if target != "latest":
         run = resolve_run(client, target)
@@ -92,7 +93,7 @@ def runs_to_report(client, target: str) -> list:
     else:
         runs = _bluesky_runs(find_runs(client))
         if not runs:
-            raise LookupError("no runs in Tiled yet")
+            raise RunLookupError("no runs in Tiled yet")
         protocol = runs[0].metadata["start"].get("protocol_uid")
         if protocol is None:
             return runs[:1]
@@ -286,9 +287,14 @@ def report_main(argv: list[str]) -> int:
                         help="directory for the PNG figures (default ./report)")
     args = parser.parse_args(argv)
     from tcstation.storage import open_storage
+    from tcstation.storage.lookup import RunLookupError
 
     with open_storage() as storage:
-        text, paths = report(storage.client, args.target, args.output)
+        try:
+            text, paths = report(storage.client, args.target, args.output)
+        except RunLookupError as error:
+            print(f"tcstation report: {error}", file=sys.stderr)
+            return 2
     print(text)
     for path in paths:
         print(f"figure: {path}")

@@ -59,11 +59,12 @@ def stored(tmp_path_factory):
     server.stop()
 
 
-def export(data_dir: Path, cwd: Path, *arguments: str) -> subprocess.CompletedProcess:
+def export(data_dir: Path, cwd: Path, *arguments: str,
+           command: str = "export") -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith("TCSTATION_")}
     environment["TCSTATION_DATA_DIR"] = str(data_dir)
-    return subprocess.run([TCSTATION, "export", *arguments], cwd=cwd, env=environment,
+    return subprocess.run([TCSTATION, command, *arguments], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -108,3 +109,12 @@ def test_an_unknown_reference_is_one_line_naming_the_newest_runs(stored, tmp_pat
     assert f"the newest are {uids[-1][:8]} (scan " in line
     assert "abcd1234" in line
     assert not list(tmp_path.iterdir())
+
+
+def test_report_says_the_same_about_an_ambiguous_prefix(stored, tmp_path):
+    data_dir, _ = stored
+    result = export(data_dir, tmp_path, "abcd", "--output", str(tmp_path / "report"),
+                    command="report")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("tcstation report: uid prefix 'abcd' is ambiguous")
