@@ -226,9 +226,11 @@ COMMANDS = {
     "demo": (_run_demo, "run the source experiment's whole protocol on the simulated station, "
                         "with a local Tiled, and write the Tc table and figures"),
     "report": (_run_report, "Tc table and Fig. 1/2-style figures of runs in Tiled "
-                            "(`tcstation report [UID|latest]`)"),
-    "export": (_run_export, "export a run as CSV or NeXus HDF5 (`tcstation export UID "
-                            "--format csv|hdf5`)"),
+                            "(`tcstation report [RUN|latest]`)"),
+    "export": (_run_export, "export a run's analysis columns as plain CSV with a JSON "
+                            "sidecar, or as NeXus HDF5 with one plottable NXdata per dc bias "
+                            "(`tcstation export latest|SCAN_ID|UID_PREFIX --format "
+                            "csv|hdf5 [--whole-stream]`)"),
     "replay": (replay_main, "write the runs kept in the local spool into Tiled, exactly once "
                             "(see `tcstation replay -h`)"),
     "tiled": (tiled_main, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),

@@ -13,12 +13,21 @@ taken from the runs' start documents.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import json
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tcstation.analysis.export import write_csv, write_nexus
+from tcstation.analysis.export import (
+    Curve,
+    export_names,
+    run_curves,
+    sidecar_path,
+    write_csv,
+    write_run_nexus,
+)
 from tcstation.analysis.figures import (
     Conditions,
     write_dudi_figure,
@@ -71,18 +80,20 @@ def _bluesky_runs(results) -> list:
 
 
 def runs_to_report(client, target: str) -> list:
-    """The latest protocol's runs (or the latest run), or the run with uid ``target``."""
-    from tcstation.storage import find_runs, run_by_uid
+    """The latest protocol's runs (or the latest run), or those of the run ``target`` names
+    (a scan id, a uid or a unique uid prefix: :func:`~tcstation.storage.resolve_run`)."""
+    from tcstation.storage import find_runs
+    from tcstation.storage.lookup import RunLookupError, resolve_run
 
     if target != "latest":
-        run = run_by_uid(client, target)
+        run = resolve_run(client, target)
         protocol = run.metadata["start"].get("protocol_uid")
         if protocol is None:
             return [run]
     else:
         runs = _bluesky_runs(find_runs(client))
         if not runs:
-            raise LookupError("no runs in Tiled yet")
+            raise RunLookupError("no runs in Tiled yet")
         protocol = runs[0].metadata["start"].get("protocol_uid")
         if protocol is None:
             return runs[:1]
@@ -270,42 +281,166 @@ def report_main(argv: list[str]) -> int:
                                      description="Tc table and Fig. 1/2-style figures of runs "
                                      "in Tiled.")
     parser.add_argument("target", nargs="?", default="latest",
-                        help="a run uid, or 'latest' (the latest protocol, else the latest run)")
+                        help="latest (the latest protocol, else the latest run), a scan id, "
+                             "or a run uid or unique uid prefix (with its protocol)")
     parser.add_argument("--output", type=Path, default=Path("report"),
                         help="directory for the PNG figures (default ./report)")
     args = parser.parse_args(argv)
     from tcstation.storage import open_storage
+    from tcstation.storage.lookup import RunLookupError
 
     with open_storage() as storage:
-        text, paths = report(storage.client, args.target, args.output)
+        try:
+            text, paths = report(storage.client, args.target, args.output)
+        except RunLookupError as error:
+            print(f"tcstation report: {error}", file=sys.stderr)
+            return 2
     print(text)
     for path in paths:
         print(f"figure: {path}")
     return 0
 
 
+def _json_able(document: dict) -> dict:
+    """The items of ``document`` that JSON can hold (a start document read back from Tiled
+    holds only those; a document straight from the RunEngine may hold more)."""
+    kept = {}
+    for key, value in document.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
+
+
+def primary_stream(run) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every column of the run's primary stream (``time`` first) and its descriptor units."""
+    from tcstation.storage import read_stream
+
+    table = read_stream(run, as_dataframe=True).reset_index()
+    data_keys = run["primary"].metadata.get("data_keys", {})
+    columns = {"time": np.asarray(table["time"], dtype=float)} if "time" in table else {}
+    for name in table.columns:
+        if name != "time":
+            columns[str(name)] = np.asarray(table[name])
+    units = {name: str(data_keys.get(name, {}).get("units") or "") for name in columns}
+    if "time" in columns:
+        units["time"] = "s"
+    return columns, units
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tcstation")
+    except PackageNotFoundError:
+        return ""
+
+
+def export_run(run, output: Path, file_format: str = "csv", *,
+               whole_stream: bool = False) -> list[Path]:
+    """Write one run read back from Tiled as CSV (plus its JSON sidecar) or NeXus.
+
+    Parameters
+    ----------
+    run : tiled.client.container.Container
+        A bluesky run (start document in ``metadata["start"]``, a ``primary`` stream).
+    output : pathlib.Path
+        The CSV or NeXus file.
+    file_format : {"csv", "hdf5"}
+        CSV: the analysis columns (sample temperature, dU/dI and bias, or chi' and chi''),
+        units in the headers, start metadata, units and conditions in ``<stem>.json``.
+        NeXus: one NXdata per dc bias (or chi' and chi''), NXsample, start and end time.
+    whole_stream : bool
+        CSV: every column of the primary stream instead of the analysis columns. NeXus:
+        also an NXdata ``primary`` with every column against ``time``. A run without
+        analysis columns (no ``start["fields"]``, e.g. a ``count``) is exported whole.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    if file_format not in ("csv", "hdf5"):
+        raise ValueError(f"file_format must be 'csv' or 'hdf5', not {file_format!r}")
+    data = read_run(run)
+    start = _json_able(data.start)
+    stop = _json_able(dict(run.metadata.get("stop") or {}))
+    names = export_names(data.measurement, data.columns)
+    if file_format == "csv":
+        if whole_stream or not data.columns:
+            columns, units = primary_stream(run)
+        else:
+            columns = {names[role]: values for role, values in data.columns.items()}
+            units = {names[role]: data.units.get(role, "") for role in data.columns}
+        metadata = {"start": start, "stop": stop,
+                    "conditions": asdict(conditions_of([data], _run_biases(data)))}
+        path = write_csv(output, columns, units, metadata)
+        return [path, sidecar_path(path)]
+    curves = run_curves(data.measurement, data.columns, data.units)
+    if whole_stream or not curves:
+        columns, units = primary_stream(run)
+        signal = start.get("fields", {}).get("signal")
+        if signal not in columns:
+            signal = next((name for name in columns if name != "time"
+                           and columns[name].dtype.kind in "fiu"), None)
+        if signal is None or "time" not in columns:
+            raise ValueError(f"run {start.get('uid', '?')[:8]} has no numeric column to plot")
+        curves.append(Curve(name="primary", signal=signal, axis="time", fields=columns,
+                            units=units, long_names={"time": "event time (POSIX)"},
+                            title="every column of the primary stream, in event order"))
+    path = write_run_nexus(output, curves, start, stop or None,
+                           title=f"{start.get('plan_name', 'run')} {data.label}",
+                           program_version=_version())
+    return [path]
+
+
+def _run_biases(data: RunData) -> list[float]:
+    if data.measurement != "transport" or "bias" not in data.columns:
+        return []
+    return sorted(set(np.round(data.columns["bias"], 3).tolist()))
+
+
 def export_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tcstation export",
-                                     description="Export a run's primary stream.")
-    parser.add_argument("uid", help="run uid")
+    """``tcstation export RUN [--format csv|hdf5] [--whole-stream] [--output FILE]``.
+
+    Returns
+    -------
+    int
+        0 when written; 2 when ``RUN`` names no run or several (one line, no traceback).
+    """
+    parser = argparse.ArgumentParser(
+        prog="tcstation export",
+        description="Export one run. CSV: the analysis columns (sample temperature, dU/dI "
+                    "and bias, or chi' and chi''), units in the header names, one header "
+                    "row (pandas.read_csv reads it as it is), metadata in <stem>.json beside "
+                    "it. NeXus (hdf5): one plottable NXdata per dc bias (or chi' and chi''), "
+                    "NXsample, start and end time, the start document in an NXcollection.")
+    parser.add_argument("run", help="latest, a scan id, -N (N-th newest), a full run uid or a "
+                                    "unique uid prefix (at least 4 characters, e.g. the 8 of "
+                                    "the default file names)")
     parser.add_argument("--format", choices=("csv", "hdf5"), default="csv")
+    parser.add_argument("--whole-stream", action="store_true",
+                        help="CSV: every column of the primary stream instead of the "
+                             "analysis columns; NeXus: also an NXdata 'primary' with every "
+                             "column, units from the descriptor")
     parser.add_argument("--output", type=Path, default=None,
                         help="file to write (default <uid8>.csv or <uid8>.h5)")
     args = parser.parse_args(argv)
-    from tcstation.storage import open_storage, run_by_uid
+    from tcstation.storage import open_storage
+    from tcstation.storage.lookup import RunLookupError, resolve_run
 
     with open_storage() as storage:
-        run = read_run(run_by_uid(storage.client, args.uid))
-    suffix = ".csv" if args.format == "csv" else ".h5"
-    output = args.output or Path(run.start["uid"][:8] + suffix)
-    metadata = {key: value for key, value in run.start.items()
-                if isinstance(value, str | int | float | bool | dict | list)}
-    if args.format == "csv":
-        write_csv(output, run.columns, run.units, metadata)
-    else:
-        auxiliary = [role for role in run.columns if role not in ("signal", "temperature")]
-        write_nexus(output, run.columns, run.units, metadata, signal="signal",
-                    axis="temperature", auxiliary_signals=auxiliary,
-                    title=f"{run.start.get('plan_name')} {run.label}")
-    print(f"wrote {output}")
+        try:
+            run = resolve_run(storage.client, args.run)
+        except RunLookupError as error:
+            print(f"tcstation export: {error}", file=sys.stderr)
+            return 2
+        suffix = ".csv" if args.format == "csv" else ".h5"
+        output = args.output or Path(run.metadata["start"]["uid"][:8] + suffix)
+        paths = export_run(run, output, args.format, whole_stream=args.whole_stream)
+    for path in paths:
+        print(f"wrote {path}")
     return 0

@@ -15,7 +15,8 @@ Tiled stay in ``DATA_DIR/spool`` until ``tcstation replay`` (:func:`tcstation.cl
 puts them in, exactly once.
 
 The pieces live in ``tcstation.storage.config`` (configuration, API key),
-``server`` (the local server), ``spool`` (the spool),
+``server`` (the local server), ``spool`` (the spool), ``lookup`` (a run from
+``latest``, a scan id or a uid prefix),
 ``writer`` (the RunEngine callback), ``replay`` (replay) and
 ``tiled`` (Tiled helpers); the names a session needs are re-exported here.
 """
@@ -40,6 +41,7 @@ from tcstation.storage.config import (
     mask_secret,
     prepare_data_dir,
 )
+from tcstation.storage.lookup import RunLookupError, resolve_run
 from tcstation.storage.replay import ReplayOutcome, ReplayResult, replay_pending
 from tcstation.storage.server import LocalTiledServer, ensure_local_server
 from tcstation.storage.spool import DocumentSpool, SpooledRun
@@ -57,6 +59,7 @@ __all__ = [
     "LocalTiledServer",
     "ReplayOutcome",
     "ReplayResult",
+    "RunLookupError",
     "RunOutcome",
     "SpooledRun",
     "StorageConfig",
@@ -69,6 +72,7 @@ __all__ = [
     "open_storage",
     "read_stream",
     "replay_pending",
+    "resolve_run",
     "run_by_uid",
 ]
 

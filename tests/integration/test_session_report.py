@@ -95,14 +95,21 @@ def test_export_csv_and_nexus_round_trip(session, ramp_uid, tmp_path, monkeypatc
     monkeypatch.setenv("TCSTATION_TILED_URI", session.storage.uri)
     monkeypatch.setenv("TCSTATION_TILED_API_KEY", session.storage._api_key)
     run = read_run(run_by_uid(session.storage.client, ramp_uid))
-    assert export_main([ramp_uid, "--format", "csv", "--output", str(tmp_path / "r.csv")]) == 0
+    assert export_main([ramp_uid[:8], "--format", "csv", "--output",
+                        str(tmp_path / "r.csv")]) == 0
     table = read_csv(tmp_path / "r.csv")
-    assert table.units["signal"] == "ohm"
-    assert table.columns["signal"] == pytest.approx(run.columns["signal"])
-    assert export_main([ramp_uid, "--format", "hdf5", "--output", str(tmp_path / "r.h5")]) == 0
+    assert table.units["dudi"] == "ohm"
+    assert table.columns["dudi"] == pytest.approx(run.columns["signal"])
+    assert export_main(["latest", "--format", "hdf5", "--output", str(tmp_path / "r.h5")]) == 0
     with h5py.File(tmp_path / "r.h5") as nexus:
-        data = nexus["entry/data"]
-        assert data.attrs["NX_class"] == "NXdata"
-        assert data.attrs["signal"] == "signal"
-        assert data["signal"].attrs["units"] == "ohm"
-        assert math.isclose(data["temperature"][0], run.columns["temperature"][0])
+        entry = nexus["entry"]
+        assert entry["entry_identifier"].asstr()[()] == ramp_uid
+        for bias in BIASES:
+            data = entry[f"dudi_{1e3 * bias:.0f}mA"]
+            assert data.attrs["NX_class"] == "NXdata"
+            assert data.attrs["signal"] == "dudi"
+            assert data["dudi"].attrs["units"] == "ohm"
+            rows = data["event_index"][()]
+            assert data["sample_temperature"][()] == pytest.approx(
+                run.columns["temperature"][rows])
+            assert math.isclose(data["bias"][0], bias, abs_tol=1e-3)
