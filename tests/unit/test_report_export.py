@@ -16,11 +16,9 @@ import pandas
 import pytest
 from bluesky_tiled_plugins import TiledWriter
 from event_model import compose_run
-from tiled.catalog import in_memory
-from tiled.client import Context, from_context
-from tiled.server.app import build_app
 
 from tcstation.report import export_run
+from tests.unit.in_process_tiled import in_process_tiled
 
 BIASES = (0.0, 0.2, 0.3, 0.4)
 POINTS = 184
@@ -45,10 +43,7 @@ START_METADATA = {
 @pytest.fixture(scope="module")
 def stored_run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiled")
-    tree = in_memory(writable_storage=[f"file://{directory}/data",
-                                       f"sqlite:///{directory}/tables.db"])
-    context = Context.from_app(build_app(tree))
-    client = from_context(context)
+    client = in_process_tiled(directory)
     writer = TiledWriter(client)
     began = time.time() - 3000.0
     bundle = compose_run(time=began, metadata=START_METADATA)
@@ -70,7 +65,7 @@ def stored_run(tmp_path_factory):
     writer("stop", stop)
     yield client[bundle.start_doc["uid"]], {"temperature": temperature, "dudi": dudi,
                                              "bias": bias}, stop
-    context.close()
+    client.context.close()
 
 
 def test_nexus_holds_one_plottable_curve_per_bias(stored_run, tmp_path):

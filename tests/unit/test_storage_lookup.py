@@ -17,11 +17,9 @@ from bluesky import RunEngine
 from bluesky_tiled_plugins import TiledWriter
 from event_model import compose_run
 from ophyd.sim import det
-from tiled.catalog import in_memory
-from tiled.client import Context, from_context
-from tiled.server.app import build_app
 
 from tcstation.storage.lookup import RunLookupError, resolve_run
+from tests.unit.in_process_tiled import in_process_tiled
 
 TWINS = ("abcd1234-0000-4000-8000-000000000001", "abcd5678-0000-4000-8000-000000000002")
 """Two older runs whose uids share the prefix ``abcd`` and whose scan id is 7."""
@@ -43,10 +41,7 @@ def _composed_run(writers, uid: str, when: float, scan_id: int) -> None:
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiled")
-    tree = in_memory(writable_storage=[f"file://{directory}/data",
-                                       f"sqlite:///{directory}/tables.db"])
-    context = Context.from_app(build_app(tree))
-    client = from_context(context)
+    client = in_process_tiled(directory)
     client.create_container("raw", specs=["CatalogOfBlueskyRuns"])
     raw = client["raw"]
     writers = [TiledWriter(client), TiledWriter(raw)]
@@ -60,7 +55,7 @@ def catalog(tmp_path_factory):
     client.write_dataframe(pandas.DataFrame({"onset": [53.9]}), key="transitions-x",
                            metadata={"raw_run": counted[-1]})
     yield {"root": client, "raw": raw}, counted
-    context.close()
+    client.context.close()
 
 
 @pytest.fixture(params=["root", "raw"])
