@@ -8,6 +8,7 @@ import time
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus
+from ophyd.signal import ConnectionTimeoutError
 
 from tcstation.devices import sr830_tables
 from tcstation.devices.clock import ClockedDevice
@@ -215,7 +216,11 @@ class LockIn(ClockedDevice, Device):
             If the readings (or the simulation clock) do not arrive in time.
         """
         started, since = start if start is not None else self.settle_start()
-        settle = self.settle_time()
+        try:
+            settle = self.settle_time()
+        except ConnectionTimeoutError as err:
+            raise InstrumentOutageError(
+                f"{self.name}: the time constant and slope are unreadable ({err})") from err
         clock = self.clock
         timeout = clock.wall_seconds(settle) + self.fresh_reading_timeout
         if clock.simulated:
@@ -249,7 +254,7 @@ class LockIn(ClockedDevice, Device):
         OutageTimeoutError
             If they are not back by ``deadline``.
         """
-        signals = self._outputs.signals
+        signals = (*self._outputs.signals, self.time_constant, self.slope)
         if not (wait_connected(signals, deadline - time.monotonic())
                 and self.clock.wait_ticking(max(deadline - time.monotonic(), 0.0))):
             missing = [signal.name for signal in signals if not signal.connected]

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from ophyd import Signal
+from ophyd.signal import ConnectionTimeoutError
 
 from tcstation.devices import (
     CurrentSource,
@@ -320,6 +321,36 @@ def test_a_trigger_outage_mid_settle_on_the_simulation_clock_settles_again_after
     time_signal.put(902.0)
     assert not status.done, "2 s of the 2.1 s settle since the reconnection"
     time_signal.put(902.1)
+    status.wait(2.0)
+    assert status.success
+
+
+def test_a_trigger_that_finds_its_settle_settings_unreadable_waits_for_the_ioc_then_settles(
+        lockin, caplog, monkeypatch):
+    """The IOC gone just as a trigger starts: the time constant cannot be read (ophyd's
+    ConnectionTimeoutError), which is an outage, not a failed reading."""
+    time_signal, clock = simulation_clock()
+    lockin.clock = clock
+    readable_settle_time = lockin.settle_time
+
+    def settle_time():
+        if not lockin.time_constant.connected:
+            raise ConnectionTimeoutError("Failed to connect to LIA2:OFLT_RBV within 1.00 sec")
+        return readable_settle_time()
+
+    monkeypatch.setattr(lockin, "settle_time", settle_time)
+    disconnect(lockin.time_constant)
+    with caplog.at_level("WARNING", logger="tcstation.devices.lockin"):
+        status = lockin.trigger()
+        wait_until(lambda: "the time constant and slope are unreadable" in caplog.text,
+                   what="the outage warning")
+        assert not status.done
+        reconnect(lockin.time_constant)
+        wait_until(lambda: "the IOC is back; the trigger settles again" in caplog.text,
+                   what="the settle to start again")
+    time_signal.put(1002.0)
+    assert not status.done, "2 s of the 2.1 s settle since the reconnection"
+    time_signal.put(1002.1)
     status.wait(2.0)
     assert status.success
 
