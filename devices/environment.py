@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, EpicsSignal
@@ -58,6 +59,8 @@ class SampleEnvironment(ClockedDevice, Device):
 
     exposure_margin = 120.0
     """Physical seconds allowed beyond the exposure's own duration before it fails."""
+    stall_timeout = 60.0
+    """Wall seconds the clock may stand still during an exposure (its IOC gone) before it fails."""
 
     def expose(self, minutes: float) -> DeviceStatus:
         """Take the sample to room temperature for ``minutes``; finish when it is back.
@@ -81,23 +84,42 @@ class SampleEnvironment(ClockedDevice, Device):
             elif started.is_set():
                 complete(status)
 
+        allowed = minutes * 60.0 + self.exposure_margin
+        physical_deadline = self.clock.now() + allowed
+
         def time_out():
-            complete(status, TimeoutError(
-                f"{self.name}: the {minutes:g} min exposure did not end within "
-                f"{minutes * 60 + self.exposure_margin:g} s"))
+            # On the physical clock, not the wall: a simulator that falls behind its
+            # speed-up on a busy machine still gets the exposure's physical time.
+            last_time, last_advance = self.clock.now(), time.monotonic()
+            while not status.done:
+                waited_from = time.monotonic()
+                if self.clock.wait_until(physical_deadline, timeout=1.0):
+                    complete(status, TimeoutError(
+                        f"{self.name}: the {minutes:g} min exposure did not end within "
+                        f"{allowed:g} s"))
+                    return
+                now = self.clock.now()
+                if now > last_time:
+                    last_time, last_advance = now, time.monotonic()
+                elif time.monotonic() - last_advance > self.stall_timeout:
+                    complete(status, TimeoutError(
+                        f"{self.name}: the clock stood still at {now:g} s for "
+                        f"{self.stall_timeout:g} wall s during the {minutes:g} min exposure "
+                        "(is the IOC gone?)"))
+                    return
+                if time.monotonic() - waited_from < 0.5:
+                    time.sleep(0.5)
 
         self.exposure_minutes.set(minutes).wait(10.0)
         subscription = self.exposing.subscribe(watch, run=False)
-        timer = threading.Timer(self.clock.wall_seconds(minutes * 60.0 + self.exposure_margin),
-                                time_out)
-        timer.daemon = True
+        deadline_watch = threading.Thread(target=time_out, daemon=True,
+                                          name=f"{self.name}-exposure-deadline")
 
         def clean_up(finished):
-            timer.cancel()
             self.exposing.unsubscribe(subscription)
 
         status.add_callback(clean_up)
-        timer.start()
+        deadline_watch.start()
         self.expose_action.put("Expose")
         self.clock.run_fast_while(lambda: not status.done)
         return status
