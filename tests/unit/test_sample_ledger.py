@@ -220,3 +220,19 @@ def test_samples_command_lists_shows_history_and_refuses_unknown_ids(ledger, tmp
     assert samples_main(["nope"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no sample 'nope'" in error
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"sample_id": "a b"}, r"sample id 'a b' is not valid"),
+    ({"sample_id": "a", "md": {"sample_id": "b"}}, r"sample_id = 'a' but md\['sample_id'\] = 'b'"),
+    ({"md": {"sample_id": ""}}, r"sample id '' is not valid"),
+    ({"preparation": "x" * 501}, r"at most 500 characters"),
+    ({"kind": "tin"}, r"kind = 'tin' is not one of"),
+])
+def test_mount_sample_refuses_a_bad_id_before_anything_moves(arguments, message):
+    from tcstation.plans.maintenance import mount_sample
+    from tcstation.plans.validation import PlanArgumentError
+
+    arguments = {"kind": "mg_mgo", **arguments}
+    with pytest.raises(PlanArgumentError, match=message):
+        next(mount_sample(None, **arguments))
