@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bluesky.preprocessors import msg_mutator
 from event_model import DocumentRouter
 
 from tcstation.instruments.environment import WARM_TIME_TOLERANCE_SECONDS
@@ -95,7 +96,7 @@ def warm_flag(kind: str, warm_seconds_before: float | None) -> str | None:
     if tolerance is None or warm_seconds_before is None or warm_seconds_before <= tolerance:
         return None
     return (f"the {kind} sample had been warm {warm_seconds_before / 60:.1f} min before this "
-            f"run, longer than the {tolerance / 60:g} min it tolerates: it is degraded")
+            f"run, longer than the {tolerance / 60:g} min it tolerates: it has degraded")
 
 
 def ledger_path(data_dir: Path) -> Path:
@@ -269,10 +270,12 @@ class LedgerCallback(DocumentRouter):
     """A RunEngine subscription that appends every run to the sample ledger.
 
     A ``mount_sample`` run appends a mount; an ``expose_to_room_temperature`` run an
-    exposure; any other run a run entry on the sample mounted (at its stop). A run on a
-    sample the ledger has not seen mounted (another kind than the latest mount, or a warm
-    time lower than the latest known, i.e. a fresh sample) first appends a mount the ledger
-    makes up (``source: "seen"``, id from the kind and the time it was seen).
+    exposure; any other run a run entry on the sample mounted (at its stop): the one its
+    ``sample_id`` names, else the latest mount. A run on a sample the ledger has not seen
+    mounted (another kind than the latest mount, or a warm time lower than the latest
+    known, i.e. a fresh sample) first appends a mount the ledger makes up (``source:
+    "seen"``, id from the kind and the time it was seen). :meth:`add_sample_id`, as a
+    RunEngine preprocessor, writes the sample id into every start document.
 
     Parameters
     ----------
@@ -329,30 +332,76 @@ class LedgerCallback(DocumentRouter):
                 "warm_seconds": sample.get("warm_seconds_before", 0.0),
                 "run_uid": doc["uid"]})
             return {"mount": True}
-        environment = self._environment() if not sample else {}
-        kind = sample.get("name", environment.get("kind"))
-        warm = _finite(sample.get("warm_seconds_before", environment.get("warm_seconds")))
-        mount = self._mount_of(doc, kind, warm, sample or environment)
+        mount, kind, warm = self._resolve(doc, doc["time"], f"run {doc['uid'][:8]}")
         return {"mount": False, "start": doc, "sample_id": mount.get("sample_id"),
                 "kind": mount.get("kind", kind), "warm_seconds_before": warm}
 
-    def _mount_of(self, doc: dict, kind: str | None, warm: float | None, seen: dict) -> dict:
-        """The mount a run is on: the latest, or one made up when the sample is not it."""
-        current = self.ledger.current_mount()
+    def _resolve(self, md: dict, now: float, seen_at: str) -> tuple[dict, str | None,
+                                                                    float | None]:
+        """The mount a run (its start document or ``open_run`` metadata) is on, its
+        sample's kind and warm seconds before it.
+
+        The mount ``md["sample_id"]`` names (one made up under that id if the ledger has
+        none); else the latest, unless the sample is not it (another kind, or a warm time
+        lower than the latest known): then a mount made up for the sample seen.
+        """
+        sample = md.get("sample") if isinstance(md.get("sample"), dict) else {}
+        environment = self._environment() if not sample else {}
+        seen = sample or environment
+        kind = sample.get("name", environment.get("kind"))
+        warm = _finite(sample.get("warm_seconds_before", environment.get("warm_seconds")))
+        named = md.get("sample_id")
+        mounts = [entry for entry in self.ledger.entries() if entry.get("entry") == "mount"]
+        if isinstance(named, str) and named:
+            known = [mount for mount in mounts if mount["sample_id"] == named]
+            if known:
+                return known[-1], kind, warm
+            return self._seen_mount(named, kind, warm, seen, now, seen_at), kind, warm
+        current = mounts[-1] if mounts else None
         if kind is None:
-            return current or {}
+            return current or {}, kind, warm
         if current is not None and current.get("kind") == kind:
             known_warm = self._latest_warm(current["sample_id"])
             if warm is None or known_warm is None or warm >= known_warm - WARM_TIME_SLACK:
-                return current
-        now = doc["time"]
+                return current, kind, warm
+        taken = {mount["sample_id"] for mount in mounts}
+        sample_id = make_sample_id(kind, now)
+        sample_id = next(candidate for candidate in
+                         (sample_id, *(f"{sample_id}-{index}" for index in range(2, 1000)))
+                         if candidate not in taken)
+        return self._seen_mount(sample_id, kind, warm, seen, now, seen_at), kind, warm
+
+    def _seen_mount(self, sample_id: str, kind: str | None, warm: float | None, seen: dict,
+                    now: float, seen_at: str) -> dict:
         return self.ledger.append({
-            "entry": "mount", "sample_id": make_sample_id(kind, now), "kind": kind,
+            "entry": "mount", "sample_id": sample_id, "kind": kind,
             "preparation": "", "source": "seen", "mounted": now,
             "contacts": seen.get("contacts"), "insert": seen.get("insert"),
             "max_safe_temperature": seen.get("max_safe_temperature"),
             "warm_tolerance": warm_tolerance(kind), "warm_seconds": warm,
-            "note": f"mounted without mount_sample; first seen at run {doc['uid'][:8]}"})
+            "note": f"mounted without mount_sample; first seen at {seen_at}"})
+
+    def add_sample_id(self, plan):
+        """A RunEngine preprocessor: every run's start document names its ``sample_id``.
+
+        Resolved when the run opens, as for the ledger entry, so that Tiled's copy of each
+        run names the sample too; a run whose metadata names one keeps it.
+        """
+        def name_the_sample(msg):
+            if (msg.command != "open_run" or msg.kwargs.get("sample_id")
+                    or msg.kwargs.get("plan_name") == MOUNT_PLAN):
+                return msg
+            try:
+                mount, _, _ = self._resolve(msg.kwargs, time.time(),
+                                            f"a {msg.kwargs.get('plan_name', '')} run")
+            except Exception:
+                logger.exception("the sample ledger could not name the run's sample")
+                return msg
+            if not mount.get("sample_id"):
+                return msg
+            return msg._replace(kwargs={**msg.kwargs, "sample_id": mount["sample_id"]})
+
+        return msg_mutator(plan, name_the_sample)
 
     def _latest_warm(self, sample_id: str) -> float | None:
         latest = None

@@ -204,6 +204,7 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         ledger = LedgerCallback(SampleLedger(ledger_path(storage_session.config.data_dir)),
                                 environment_reader(station))
         RE.subscribe(ledger)
+        RE.preprocessors.append(ledger.add_sample_id)
     document_stream = None
     if stream is None or stream:
         from tcstation.stream import StreamConfig, StreamError, open_stream

@@ -47,8 +47,9 @@ def ledger_runs(station_factory, tmp_path_factory):
                                                         preparation="oxidised in air, 2 h"))
             (uids["second"],) = RE(bp.count([station.environment]))
             session.storage.writer.wait_until_idle(60.0)
-            mount_start = run_by_uid(session.storage.client,
-                                     uids["mount_oxidised"]).metadata["start"]
+            client = session.storage.client
+            starts = {name: run_by_uid(client, uids[name]).metadata["start"]
+                      for name in ("mount_oxidised", "second")}
         finally:
             session.close()
         session = _open(ioc)
@@ -58,19 +59,22 @@ def ledger_runs(station_factory, tmp_path_factory):
             (uids["third"],) = RE(bp.count([station.environment]))
         finally:
             session.close()
-    return SampleLedger(ledger_path(data_dir)), uids, mount_start
+    return SampleLedger(ledger_path(data_dir)), uids, starts
 
 
-def test_the_mount_run_carries_the_sample_in_tiled(ledger_runs):
-    _, _, start = ledger_runs
+def test_the_runs_in_tiled_name_the_sample(ledger_runs):
+    _, _, starts = ledger_runs
+    start = starts["mount_oxidised"]
     sample = start["sample"]
     assert start["plan_name"] == "mount_sample"
     assert sample["name"] == "mg_mgo" and sample["preparation"] == "oxidised in air, 2 h"
     assert sample["sample_id"].startswith("mg_mgo-") and start["sample_id"] == sample["sample_id"]
+    assert starts["second"]["sample_id"] == sample["sample_id"]
 
 
 def test_two_mounts_an_exposure_and_three_runs_give_the_history_in_order(ledger_runs):
-    ledger, uids, start = ledger_runs
+    ledger, uids, starts = ledger_runs
+    start = starts["mount_oxidised"]
     pure, oxidised = ledger.samples()
     assert (pure["sample_id"], pure["kind"], pure["runs"]) == ("ball-1", "pure_mg", 1)
     assert (oxidised["sample_id"], oxidised["kind"]) == (start["sample"]["sample_id"], "mg_mgo")
@@ -86,7 +90,8 @@ def test_two_mounts_an_exposure_and_three_runs_give_the_history_in_order(ledger_
 
 
 def test_the_exposure_is_recorded_with_its_warm_time(ledger_runs):
-    ledger, _, start = ledger_runs
+    ledger, _, starts = ledger_runs
+    start = starts["mount_oxidised"]
     _, _, exposure, third = ledger.history(start["sample"]["sample_id"])
     assert exposure["warm_seconds_before"] == pytest.approx(0.0, abs=1.0)
     # Less the seconds the sample takes to warm past 77 K, plus its cool-back.
@@ -96,7 +101,8 @@ def test_the_exposure_is_recorded_with_its_warm_time(ledger_runs):
 
 
 def test_only_the_run_after_too_long_warm_is_flagged(ledger_runs):
-    ledger, _, start = ledger_runs
+    ledger, _, starts = ledger_runs
+    start = starts["mount_oxidised"]
     history = ledger.history(start["sample"]["sample_id"])
     assert history[1]["flag"] is None
     assert "longer than the 12 min it tolerates" in history[3]["flag"]

@@ -236,3 +236,44 @@ def test_mount_sample_refuses_a_bad_id_before_anything_moves(arguments, message)
     arguments = {"kind": "mg_mgo", **arguments}
     with pytest.raises(PlanArgumentError, match=message):
         next(mount_sample(None, **arguments))
+
+
+def test_the_report_flags_the_table_of_a_run_on_a_sample_warm_too_long():
+    import numpy as np
+
+    from tcstation.analysis.live import run_transitions
+    from tcstation.report import RunData, tc_table_text
+
+    temperature = np.linspace(44.0, 62.0, 120)
+    columns = {"temperature": temperature, "bias": np.zeros_like(temperature),
+               "signal": 3e-3 + 2e-3 / (1 + np.exp(-(temperature - 54.0) / 0.5))}
+    runs = [RunData(start={"uid": uid, "plan_name": "transport_ramp", "scan_id": index,
+                           "measurement": "transport", "sample": _ramp_sample("mg_mgo", warm)},
+                    columns=columns, units={})
+            for index, (uid, warm) in enumerate((("fresh", 0.0), ("warm", 30 * MINUTE)))]
+    text = tc_table_text(runs, [run_transitions("transport", columns)] * 2)
+    lines = text.splitlines()
+    assert [line.startswith("FLAG:") for line in lines] == [False] * 4 + [True]
+    assert "transport_ramp warm" in lines[2] and "warm 30.0 min" in lines[4]
+
+
+def test_every_start_document_names_the_sample_it_was_taken_on(ledger):
+    from bluesky import RunEngine
+    from bluesky import plan_stubs as bps
+    from bluesky import preprocessors as bpp
+
+    environment = FakeEnvironment()
+    callback = LedgerCallback(ledger, environment)
+    engine = RunEngine({}, call_returns_result=False)
+    starts = []
+    engine.subscribe(callback)
+    engine.subscribe(lambda name, doc: starts.append(doc) if name == "start" else None)
+    engine.preprocessors.append(callback.add_sample_id)
+    _mount(callback, "mg_mgo", "ball-2", now=1000.0)
+    engine(bpp.run_wrapper(bps.null(), md={"plan_name": "count"}))
+    engine(bpp.run_wrapper(bps.null(), md={"plan_name": "count", "sample_id": "ball-7"}))
+    engine(bpp.run_wrapper(bps.null(), md={"plan_name": "count"}))
+    assert [doc["sample_id"] for doc in starts] == ["ball-2", "ball-7", "ball-7"]
+    assert [(sample["sample_id"], sample["source"], sample["runs"])
+            for sample in ledger.samples()] == [("ball-2", "mount_sample", 1),
+                                                ("ball-7", "seen", 2)]
