@@ -203,8 +203,9 @@ class SampleLedger:
     def history(self, sample_id: str) -> list[dict]:
         """A sample's mount, exposures and runs in order, as plain dicts.
 
-        Every item has ``entry`` ("mount", "exposure" or "run"), ``time`` and ``time_iso``;
-        exposures and runs have ``run_uid``, ``plan_name``, ``warm_seconds_before`` and
+        Every item has ``entry`` ("mount", "exposure" or "run"), ``time`` and ``time_iso``
+        (when it was appended: a run's stop); exposures and runs have ``started`` and
+        ``started_iso``, ``run_uid``, ``scan_id``, ``plan_name``, ``warm_seconds_before`` and
         ``warm_seconds_after``, ``exit_status``, ``flag`` (None, or why the run is suspect)
         and ``tc_table`` (the run's Tc table rows, empty until its analysis finished).
 
@@ -221,6 +222,8 @@ class SampleLedger:
             if entry.get("sample_id") != sample_id or entry.get("entry") == "tc_table":
                 continue
             item = {**entry, "time_iso": iso_time(entry.get("time"))}
+            if "started" in entry:
+                item["started_iso"] = iso_time(entry["started"])
             if entry.get("entry") == "mount":
                 item.update(_mount_fields(entry))
             else:
@@ -485,7 +488,7 @@ def format_history(items: list[dict]) -> str:
     lines = [f"{mount['sample_id']}: {mount['kind']}"
              + (f", {mount['preparation']}" if mount.get("preparation") else "")]
     for item in items:
-        when = item.get("time_iso")
+        when = item.get("started_iso") or item.get("time_iso")
         if item["entry"] == "mount":
             lines.append(f"{when}  mount     {item.get('insert')} insert, "
                          f"{item.get('contacts')} contacts"
