@@ -117,6 +117,19 @@ class SampleLedger:
     def __init__(self, path):
         self.path = Path(path)
 
+    @classmethod
+    def from_environment(cls) -> SampleLedger:
+        """The ledger of ``TCSTATION_DATA_DIR`` (:class:`tcstation.storage.config.StorageConfig`).
+
+        Raises
+        ------
+        tcstation.storage.config.StorageConfigError
+            If the storage variables are wrong (the message names the variable).
+        """
+        from tcstation.storage.config import StorageConfig
+
+        return cls(ledger_path(StorageConfig.from_environment().data_dir))
+
     @contextmanager
     def _locked(self, mode: str) -> Iterator:
         exclusive = mode != "r"
@@ -269,6 +282,18 @@ def _finite(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _latest_warm(entries: list[dict], sample_id: str) -> float | None:
+    """The latest warm time the ledger knows of a sample."""
+    latest = None
+    for entry in entries:
+        if entry.get("sample_id") != sample_id:
+            continue
+        for key in ("warm_seconds", "warm_seconds_before", "warm_seconds_after"):
+            if entry.get(key) is not None:
+                latest = entry[key]
+    return latest
+
+
 class LedgerCallback(DocumentRouter):
     """A RunEngine subscription that appends every run to the sample ledger.
 
@@ -354,7 +379,8 @@ class LedgerCallback(DocumentRouter):
         kind = sample.get("name", environment.get("kind"))
         warm = _finite(sample.get("warm_seconds_before", environment.get("warm_seconds")))
         named = md.get("sample_id")
-        mounts = [entry for entry in self.ledger.entries() if entry.get("entry") == "mount"]
+        entries = self.ledger.entries()
+        mounts = [entry for entry in entries if entry.get("entry") == "mount"]
         if isinstance(named, str) and named:
             known = [mount for mount in mounts if mount["sample_id"] == named]
             if known:
@@ -364,7 +390,7 @@ class LedgerCallback(DocumentRouter):
         if kind is None:
             return current or {}, kind, warm
         if current is not None and current.get("kind") == kind:
-            known_warm = self._latest_warm(current["sample_id"])
+            known_warm = _latest_warm(entries, current["sample_id"])
             if warm is None or known_warm is None or warm >= known_warm - WARM_TIME_SLACK:
                 return current, kind, warm
         taken = {mount["sample_id"] for mount in mounts}
@@ -405,16 +431,6 @@ class LedgerCallback(DocumentRouter):
             return msg._replace(kwargs={**msg.kwargs, "sample_id": mount["sample_id"]})
 
         return msg_mutator(plan, name_the_sample)
-
-    def _latest_warm(self, sample_id: str) -> float | None:
-        latest = None
-        for entry in self.ledger.entries():
-            if entry.get("sample_id") != sample_id:
-                continue
-            for key in ("warm_seconds", "warm_seconds_before", "warm_seconds_after"):
-                if entry.get(key) is not None:
-                    latest = entry[key]
-        return latest
 
     def _on_stop(self, pending: dict, doc: dict) -> None:
         if pending["mount"] or pending["sample_id"] is None:
@@ -514,7 +530,7 @@ def samples_main(argv: list[str]) -> int:
     int
         0; 2 for an unknown sample id or a configuration error (one line, no traceback).
     """
-    from tcstation.storage.config import StorageConfig, StorageConfigError
+    from tcstation.storage.config import StorageConfigError
 
     parser = argparse.ArgumentParser(
         prog="tcstation samples",
@@ -525,11 +541,10 @@ def samples_main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     try:
-        config = StorageConfig.from_environment()
+        ledger = SampleLedger.from_environment()
     except StorageConfigError as error:
         print(f"tcstation samples: {error}", file=sys.stderr)
         return 2
-    ledger = SampleLedger(ledger_path(config.data_dir))
     if args.sample_id is None:
         samples = ledger.samples()
         print(json.dumps(samples, indent=1) if args.json else format_samples(samples))
