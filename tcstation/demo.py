@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) ->
             from tcstation.ledger import format_samples
 
             print("\nSamples (`tcstation samples [ID]` for each one's history):")
-            print(format_samples(session.ledger.ledger.samples()))
+            print(format_samples(session.ledger.samples()))
         minutes = (time.monotonic() - began) / 60.0
         print(f"\nDone in {minutes:.1f} min.")
         for path in figures:

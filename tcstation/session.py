@@ -67,8 +67,10 @@ class Session:
     channel_renewal: object | None = None
     stream: object | None = None
     ledger: object | None = None
-    """The sample ledger's callback (:class:`tcstation.ledger.LedgerCallback`); None
-    without storage. ``session.ledger.ledger.samples()`` lists the samples."""
+    """The sample ledger (:class:`tcstation.ledger.SampleLedger`: ``session.ledger.samples()``,
+    ``.history(sample_id)``); None without storage."""
+    ledger_callback: object | None = None
+    """The RunEngine subscription appending to it (:class:`tcstation.ledger.LedgerCallback`)."""
 
     @property
     def description(self) -> str:
@@ -222,7 +224,8 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     session = Session(station=station, RE=RE, storage=storage_session,
                       transitions=LiveTransitions(), compliance=compliance,
                       watchdog=watchdog_handle, channel_renewal=channel_renewal,
-                      stream=document_stream, ledger=ledger)
+                      stream=document_stream, ledger_callback=ledger,
+                      ledger=None if ledger is None else ledger.ledger)
 
     def updated(start: dict, rows: list[dict]) -> None:
         if show_tables and not quiet:

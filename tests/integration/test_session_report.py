@@ -116,7 +116,7 @@ def test_export_csv_and_nexus_round_trip(session, ramp_uid, tmp_path, monkeypatc
 
 
 def test_the_sample_ledger_holds_the_ramp_with_its_tc_table(session, ramp_uid):
-    ledger = session.ledger.ledger
+    ledger = session.ledger
     mount = ledger.current_mount()
     start, live_rows = session.tc_tables[ramp_uid]
     assert mount["kind"] == "mg_mgo" and mount["source"] == "seen", "no mount_sample here"
