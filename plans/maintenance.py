@@ -64,10 +64,14 @@ def mount_sample(station: Station, kind: str, sample_id: str | None = None,
     preparation : str
         How the sample was made (free text, at most 500 characters).
     md : dict, optional
-        Metadata merged into the start document.
+        Metadata merged into the start document (not ``sample``: the mount writes it).
     """
     kind = validation.choice("kind", kind, SAMPLE_KINDS)
     md = validation.metadata(md)
+    if "sample" in md:
+        raise validation.PlanArgumentError(
+            f"md['sample'] = {md['sample']!r}: mount_sample writes the sample's record itself "
+            "from kind, sample_id and preparation; leave md['sample'] out")
     named = md.get("sample_id")
     if sample_id is not None and named is not None and sample_id != named:
         raise validation.PlanArgumentError(

@@ -228,6 +228,7 @@ def test_samples_command_lists_shows_history_and_refuses_unknown_ids(ledger, tmp
     ({"md": {"sample_id": ""}}, r"sample id '' is not valid"),
     ({"preparation": "x" * 501}, r"at most 500 characters"),
     ({"kind": "tin"}, r"kind = 'tin' is not one of"),
+    ({"md": {"sample": "x"}}, r"md\['sample'\] = 'x': mount_sample writes the sample's"),
 ])
 def test_mount_sample_refuses_a_bad_id_before_anything_moves(arguments, message):
     from tcstation.plans.maintenance import mount_sample
