@@ -31,7 +31,9 @@ def _open(ioc):
 @pytest.fixture(scope="module")
 def ledger_runs(station_factory, tmp_path_factory):
     """Run the sequence, restarting the session after the second run."""
-    ioc = station_factory(speedup=120.0, sample="pb", noise=False)
+    # 60x: the exposure must end within (13 min + 120 s) / 60 = 15 wall s
+    # (SampleEnvironment.expose); it runs at the simulator's full speed, a few wall seconds.
+    ioc = station_factory(speedup=60.0, sample="pb", noise=False)
     data_dir = tmp_path_factory.mktemp("ledger-data")
     uids = {}
     with pytest.MonkeyPatch.context() as patch:
