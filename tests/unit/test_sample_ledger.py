@@ -225,7 +225,7 @@ def test_samples_command_lists_shows_history_and_refuses_unknown_ids(ledger, tmp
 @pytest.mark.parametrize(("arguments", "message"), [
     ({"sample_id": "a b"}, r"sample id 'a b' is not valid"),
     ({"sample_id": "a", "md": {"sample_id": "b"}}, r"sample_id = 'a' but md\['sample_id'\] = 'b'"),
-    ({"md": {"sample_id": ""}}, r"sample id '' is not valid"),
+    ({"md": {"sample_id": ""}}, r"md\['sample_id'\]: sample id '' is not valid"),
     ({"preparation": "x" * 501}, r"at most 500 characters"),
     ({"kind": "tin"}, r"kind = 'tin' is not one of"),
     ({"md": {"sample": "x"}}, r"md\['sample'\] = 'x': mount_sample writes the sample's"),
@@ -278,3 +278,11 @@ def test_every_start_document_names_the_sample_it_was_taken_on(ledger):
     assert [(sample["sample_id"], sample["source"], sample["runs"])
             for sample in ledger.samples()] == [("ball-2", "mount_sample", 1),
                                                 ("ball-7", "seen", 2)]
+
+
+def test_every_plan_refuses_a_bad_sample_id_in_md_before_anything_moves():
+    from tcstation.plans import validation
+
+    with pytest.raises(validation.PlanArgumentError, match=r"md\['sample_id'\]: sample id"):
+        validation.metadata({"sample_id": "ball 7"})
+    assert validation.metadata({"sample_id": "ball-7"}) == {"sample_id": "ball-7"}
