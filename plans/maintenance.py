@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
@@ -9,6 +11,13 @@ from bluesky import preprocessors as bpp
 from tcstation.analysis.transitions import find_susceptibility_transition
 from tcstation.devices.station import Station
 from tcstation.instruments.environment import SAMPLE_KINDS
+from tcstation.ledger import (
+    LedgerError,
+    check_preparation,
+    check_sample_id,
+    make_sample_id,
+    warm_tolerance,
+)
 from tcstation.plans import validation
 from tcstation.plans.policy import RESUME_MARGIN
 from tcstation.plans.ramps import (
@@ -17,6 +26,7 @@ from tcstation.plans.ramps import (
     build_susceptibility_ramp,
     configure_susceptometer,
     prepare_cryostat,
+    sample_metadata,
 )
 from tcstation.plans.safety import station_safety_wrapper
 
@@ -34,8 +44,13 @@ class ThermometryError(RuntimeError):
     """The MgB2 check found a transition too far from 39 K: the thermometry is off."""
 
 
-def mount_sample(station: Station, kind: str) -> None:
-    """Record which sample is mounted; on the simulator this mounts a fresh one.
+def mount_sample(station: Station, kind: str, sample_id: str | None = None,
+                 preparation: str = "", md: dict | None = None):
+    """Mount a sample (on the simulator a fresh one) and record it as a run of its own.
+
+    The run's start document carries the sample (``sample``: its id, kind, preparation,
+    mount time, insert, contacts, limit) and the sample ledger (:mod:`tcstation.ledger`)
+    appends a mount from it; every later run is appended to this sample until the next.
 
     Parameters
     ----------
@@ -43,11 +58,51 @@ def mount_sample(station: Station, kind: str) -> None:
         The station's devices.
     kind : str
         One of pure_mg, mg_mgo, pb, nb, mgb2.
+    sample_id : str, optional
+        The operator's id of the sample (or ``md["sample_id"]``): 1 to 64 letters, digits
+        or _ . : -; default the kind and the UTC mount time, e.g. mg_mgo-20261206T214501Z.
+    preparation : str
+        How the sample was made (free text, at most 500 characters).
+    md : dict, optional
+        Metadata merged into the start document (not ``sample``: the mount writes it).
     """
     kind = validation.choice("kind", kind, SAMPLE_KINDS)
-    yield from bps.mv(station.environment.sample, kind)
-    limit = yield from bps.rd(station.environment.max_safe_temperature)
+    md = validation.metadata(md)
+    if "sample" in md:
+        raise validation.PlanArgumentError(
+            f"md['sample'] = {md['sample']!r}: mount_sample writes the sample's record itself "
+            "from kind, sample_id and preparation; leave md['sample'] out")
+    named = md.get("sample_id")
+    if sample_id is not None and named is not None and sample_id != named:
+        raise validation.PlanArgumentError(
+            f"sample_id = {sample_id!r} but md['sample_id'] = {named!r}; give one of them")
+    sample_id = sample_id if sample_id is not None else named
+    try:
+        if sample_id is not None:
+            sample_id = check_sample_id(sample_id)
+        preparation = check_preparation(preparation)
+    except LedgerError as error:
+        raise validation.PlanArgumentError(str(error)) from None
+    environment = station.environment
+    yield from bps.mv(environment.sample, kind)
+    mounted = time.time()
+    limit = yield from bps.rd(environment.max_safe_temperature)
     yield from bps.mv(station.cryostat.sample_temperature_limit, float(limit))
+    sample = yield from sample_metadata(station)
+    identity = sample_id or make_sample_id(kind, mounted)
+    sample.update({"sample_id": identity, "preparation": preparation, "mounted": mounted,
+                   "warm_tolerance": warm_tolerance(kind)})
+    _md = {"plan_name": "mount_sample",
+           "plan_args": {"kind": kind, "sample_id": sample_id, "preparation": preparation},
+           "sample": sample}
+    _md.update(md)
+    _md["sample_id"] = identity
+
+    @bpp.run_decorator(md=_md)
+    def record():
+        yield from bps.trigger_and_read([environment])
+
+    return (yield from record())
 
 
 def cool_down(station: Station, temperature: float = 4.5, md: dict | None = None):
@@ -117,10 +172,14 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     environment = station.environment
     _md = {"plan_name": "expose_to_room_temperature", "plan_args": {"minutes": minutes},
            "hints": {"dimensions": [(["time"], "primary")]}}
-    _md.update(md or {})
     poll = EXPOSURE_POLL * 60.0 * station.cryostat.time_scale
 
     exposure = RoomTemperatureExposure(environment)
+
+    def outer():
+        _md["sample"] = yield from sample_metadata(station)
+        _md.update(md or {})
+        return (yield from inner())
 
     @bpp.run_decorator(md=_md)
     def inner():
@@ -147,7 +206,7 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
             f"(its limit {limit:g} K less {RESUME_MARGIN:g} K), {COOL_BACK_TIMEOUT:g} s after "
             "the exposure ended: check the insert is back in the cryostat")
 
-    return (yield from inner())
+    return (yield from outer())
 
 
 def calibrate_susceptometer(station: Station, reference: str = "pb", readings: int = 10,

@@ -54,7 +54,8 @@ def source_protocol(
     susceptibility of pure Mg; susceptibility of Mg/MgO; transport on the Mg
     core; transport on the surface at every bias; expose the sample to room
     temperature; transport and susceptibility again. Every step is a run whose
-    start document names the protocol, its uid and the step.
+    start document names the protocol, its uid and the step; each mount is a
+    ``mount_sample`` run of its own, naming the protocol and its uid (no step).
 
     Parameters
     ----------
@@ -95,6 +96,11 @@ def source_protocol(
                 "protocol_step": index + 1, "protocol_steps": len(PROTOCOL_STEPS),
                 "protocol_step_name": PROTOCOL_STEPS[index], **extra, **(md or {})}
 
+    def mount(kind: str) -> Generator:
+        mount_md = {"protocol": "source_experiment", "protocol_uid": protocol_uid,
+                    **{key: value for key, value in (md or {}).items() if key != "sample_id"}}
+        return mount_sample(station, kind, md=mount_md)
+
     def chi_ramp(index: int, **extra) -> Generator:
         return build_susceptibility_ramp(station, start, stop, rate, SUSCEPTOMETER_FIELD,
                                          SUSCEPTOMETER_FREQUENCY, step_md(index, **extra))
@@ -105,13 +111,13 @@ def source_protocol(
                                     TRANSPORT_EXCITATION, TRANSPORT_FREQUENCY,
                                     step_md(index, **extra))
 
-    yield from mount_sample(station, "pb")
+    yield from mount("pb")
     uids.append((yield from calibrate_susceptometer(station, "pb", md=step_md(0))))
-    yield from mount_sample(station, "mgb2")
+    yield from mount("mgb2")
     uids.append((yield from check_thermometry(station, md=step_md(1))))
-    yield from mount_sample(station, "pure_mg")
+    yield from mount("pure_mg")
     uids.append((yield from chi_ramp(2)))
-    yield from mount_sample(station, "mg_mgo")
+    yield from mount("mg_mgo")
     uids.append((yield from chi_ramp(3, state="fresh")))
     uids.append((yield from transport(4, "core", (0.0,), state="fresh")))
     uids.append((yield from transport(5, "surface", biases, state="fresh")))

@@ -150,6 +150,13 @@ def metadata(md) -> dict:
                                 "itself; leave these keys out")
     if "sample" in md and not isinstance(md["sample"], str | Mapping):
         raise PlanArgumentError(f"md['sample'] = {md['sample']!r} must be a string or a dict")
+    if "sample_id" in md:
+        from tcstation.ledger import LedgerError, check_sample_id
+
+        try:
+            check_sample_id(md["sample_id"])
+        except LedgerError as error:
+            raise PlanArgumentError(f"md['sample_id']: {error}") from None
     if "scan_id" in md and not (isinstance(md["scan_id"], int)
                                 and not isinstance(md["scan_id"], bool)):
         raise PlanArgumentError(f"md['scan_id'] = {md['scan_id']!r} must be a whole number")

@@ -32,6 +32,12 @@ def _run_export(argv: list[str]) -> int:
     return export_main(argv)
 
 
+def _run_samples(argv: list[str]) -> int:
+    from tcstation.ledger import samples_main
+
+    return samples_main(argv)
+
+
 def _run_qserver(argv: list[str]) -> int:
     from tcstation.queueserver import qserver_main
 
@@ -231,6 +237,9 @@ COMMANDS = {
                             "sidecar, or as NeXus HDF5 with one plottable NXdata per dc bias "
                             "(`tcstation export latest|SCAN_ID|UID_PREFIX --format "
                             "csv|hdf5 [--whole-stream]`)"),
+    "samples": (_run_samples, "the sample ledger: every sample's kind, mount time, warm time "
+                              "and runs, or one sample's history, runs after too long warm "
+                              "flagged (`tcstation samples [ID] [--json]`)"),
     "replay": (replay_main, "write the runs kept in the local spool into Tiled, exactly once "
                             "(see `tcstation replay -h`)"),
     "tiled": (tiled_main, "serve the local Tiled store of TCSTATION_DATA_DIR until Ctrl-C"),

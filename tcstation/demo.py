@@ -98,6 +98,11 @@ def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) ->
         text, figures = report(session.storage.client, "latest", args.output.resolve())
         print("\nTransitions (recomputed from the runs read back from Tiled):")
         print(text)
+        if session.ledger is not None:
+            from tcstation.ledger import format_samples
+
+            print("\nSamples (`tcstation samples [ID]` for each one's history):")
+            print(format_samples(session.ledger.samples()))
         minutes = (time.monotonic() - began) / 60.0
         print(f"\nDone in {minutes:.1f} min.")
         for path in figures:

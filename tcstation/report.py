@@ -34,6 +34,7 @@ from tcstation.analysis.figures import (
     write_susceptibility_figure,
 )
 from tcstation.analysis.live import format_table, run_transitions, transition_rows
+from tcstation.ledger import warm_flag
 
 
 @dataclass
@@ -258,10 +259,24 @@ def _left_out_note(left_out: list) -> list[str]:
     return [f"not drawn: after the exposure at {milliamps} mA ({outcome}; see the table)"]
 
 
+def warm_time_flag(start: dict) -> str | None:
+    """Why the run is suspect because its sample had been warm too long, else None
+    (:func:`tcstation.ledger.warm_flag` on the start document's ``sample``)."""
+    sample = start.get("sample")
+    if not isinstance(sample, dict):
+        return None
+    return warm_flag(sample.get("name"), sample.get("warm_seconds_before"))
+
+
 def tc_table_text(runs: list[RunData], transitions: list[dict]) -> str:
-    blocks = [format_table(run.start, transition_rows(found))
-              for run, found in zip(runs, transitions, strict=True)
-              if run.measurement in ("transport", "susceptibility")]
+    """Each ramp's Tc table, a ``FLAG:`` line under a run on a sample warm too long."""
+    blocks = []
+    for run, found in zip(runs, transitions, strict=True):
+        if run.measurement not in ("transport", "susceptibility"):
+            continue
+        block = format_table(run.start, transition_rows(found))
+        flag = warm_time_flag(run.start)
+        blocks.append(block if flag is None else f"{block}\nFLAG: {flag}")
     return "\n".join(blocks) if blocks else "no ramps among these runs"
 
 

@@ -17,7 +17,8 @@ Configuration (environment variables):
   published to the live document stream's 0MQ proxy (:mod:`tcstation.stream`), started
   if none runs; ``tcstation follow`` prints it;
 * the storage variables of :mod:`tcstation.storage.config` (``TCSTATION_DATA_DIR``,
-  ``TCSTATION_TILED_URI``, ...).
+  ``TCSTATION_TILED_URI``, ...); with storage on, every mount, exposure and run is also
+  appended to the sample ledger in the data directory (:mod:`tcstation.ledger`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Session:
     watchdog: object | None = None
     channel_renewal: object | None = None
     stream: object | None = None
+    ledger: object | None = None
+    """The sample ledger (:class:`tcstation.ledger.SampleLedger`: ``session.ledger.samples()``,
+    ``.history(sample_id)``); None without storage."""
+    ledger_callback: object | None = None
+    """The RunEngine subscription appending to it (:class:`tcstation.ledger.LedgerCallback`)."""
 
     @property
     def description(self) -> str:
@@ -193,6 +199,14 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
 
         storage_session = open_storage()
         storage_session.subscribe(RE)
+    ledger = None
+    if storage_session is not None:
+        from tcstation.ledger import LedgerCallback, SampleLedger, environment_reader, ledger_path
+
+        ledger = LedgerCallback(SampleLedger(ledger_path(storage_session.config.data_dir)),
+                                environment_reader(station))
+        RE.subscribe(ledger)
+        RE.preprocessors.append(ledger.add_sample_id)
     document_stream = None
     if stream is None or stream:
         from tcstation.stream import StreamConfig, StreamError, open_stream
@@ -210,7 +224,8 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
     session = Session(station=station, RE=RE, storage=storage_session,
                       transitions=LiveTransitions(), compliance=compliance,
                       watchdog=watchdog_handle, channel_renewal=channel_renewal,
-                      stream=document_stream)
+                      stream=document_stream, ledger_callback=ledger,
+                      ledger=None if ledger is None else ledger.ledger)
 
     def updated(start: dict, rows: list[dict]) -> None:
         if show_tables and not quiet:
@@ -218,6 +233,8 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
 
     def finished(start: dict, rows: list[dict]) -> None:
         session.tc_tables[start["uid"]] = (start, rows)
+        if ledger is not None:
+            ledger.record_tc_table(start["uid"], rows)
         if show_tables:
             print(format_table(start, rows), flush=True)
         store = threading.Thread(target=store_transitions, args=(storage_session, start, rows),

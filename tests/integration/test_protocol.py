@@ -33,21 +33,30 @@ def protocol_run(station_factory):
     return station, documents, uids
 
 
+def _steps(documents: list[tuple[str, dict]], name: str) -> list[dict]:
+    """The start or stop documents of the protocol's steps (its mounts left out)."""
+    mounts = {doc["uid"] for kind, doc in documents
+              if kind == "start" and doc["plan_name"] == "mount_sample"}
+    return [doc for kind, doc in documents if kind == name
+            and doc.get("run_start", doc["uid"]) not in mounts]
+
+
 def test_every_step_is_one_run_in_order(protocol_run):
     _, documents, uids = protocol_run
-    starts = [doc for name, doc in documents if name == "start"]
-    stops = [doc for name, doc in documents if name == "stop"]
-    assert len(starts) == len(PROTOCOL_STEPS) == len(uids)
+    starts = _steps(documents, "start")
+    stops = _steps(documents, "stop")
+    assert len(starts) == len(PROTOCOL_STEPS)
+    assert len(uids) == len(PROTOCOL_STEPS) + 4, "every step and the four mounts are runs"
     assert [doc["protocol_step"] for doc in starts] == list(range(1, len(PROTOCOL_STEPS) + 1))
     assert [doc["protocol_step_name"] for doc in starts] == list(PROTOCOL_STEPS)
     assert len({doc["protocol_uid"] for doc in starts}) == 1
     assert [doc["exit_status"] for doc in stops] == ["success"] * len(PROTOCOL_STEPS)
-    assert [doc["uid"] for doc in starts] == list(uids)
+    assert [doc["uid"] for name, doc in documents if name == "start"] == list(uids)
 
 
 def test_each_step_measures_the_right_sample_the_right_way(protocol_run):
     _, documents, _ = protocol_run
-    starts = [doc for name, doc in documents if name == "start"]
+    starts = _steps(documents, "start")
     samples = [doc.get("sample", {}).get("name") for doc in starts]
     assert samples[2:6] == ["pure_mg", "mg_mgo", "mg_mgo", "mg_mgo"]
     assert samples[7:] == ["mg_mgo", "mg_mgo"]
@@ -61,11 +70,20 @@ def test_each_step_measures_the_right_sample_the_right_way(protocol_run):
 
 def test_the_exposure_warms_the_sample_for_its_minutes(protocol_run):
     _, documents, _ = protocol_run
-    starts = [doc for name, doc in documents if name == "start"]
+    starts = _steps(documents, "start")
     before = starts[5]["sample"]["warm_seconds_before"]
     after = starts[7]["sample"]["warm_seconds_before"]
     # Less the seconds the sample takes to warm past 77 K, plus its cool-back.
     assert EXPOSURE_MINUTES * 60.0 - 15.0 <= after - before <= EXPOSURE_MINUTES * 60.0 + 120.0
+
+
+def test_every_mount_is_a_run_naming_the_protocol(protocol_run):
+    _, documents, _ = protocol_run
+    mounts = [doc for name, doc in documents
+              if name == "start" and doc["plan_name"] == "mount_sample"]
+    assert [doc["sample"]["name"] for doc in mounts] == ["pb", "mgb2", "pure_mg", "mg_mgo"]
+    assert {doc["protocol_uid"] for doc in mounts} == {_steps(documents, "start")[0]
+                                                        ["protocol_uid"]}
 
 
 def test_the_station_ends_safe_and_below_the_sample_limit(protocol_run):

@@ -113,3 +113,18 @@ def test_export_csv_and_nexus_round_trip(session, ramp_uid, tmp_path, monkeypatc
             assert data["sample_temperature"][()] == pytest.approx(
                 run.columns["temperature"][rows])
             assert math.isclose(data["bias"][0], bias, abs_tol=1e-3)
+
+
+def test_the_sample_ledger_holds_the_ramp_with_its_tc_table(session, ramp_uid):
+    ledger = session.ledger
+    mount = ledger.current_mount()
+    start, live_rows = session.tc_tables[ramp_uid]
+    assert mount["kind"] == "mg_mgo" and mount["source"] == "seen", "no mount_sample here"
+    assert start["sample_id"] == mount["sample_id"]
+    (run,) = [item for item in ledger.history(mount["sample_id"])
+              if item.get("run_uid") == ramp_uid]
+    assert run["plan_name"] == "transport_ramp" and run["exit_status"] == "success"
+    assert run["flag"] is None
+    assert [row["bias"] for row in run["tc_table"]] == pytest.approx(BIASES, abs=1e-3)
+    assert [row["onset"] for row in run["tc_table"]] == pytest.approx(
+        [row["onset"] for row in live_rows])
