@@ -186,8 +186,10 @@ class StationMonitor:
 
     def close(self) -> None:
         for pv in self.pvs.values():
-            pv.clear_auto_monitor()
-            pv.disconnect()
+            try:
+                pv.clear_auto_monitor()
+            except Exception:  # pyepics and ophyd's PV shim differ; the process ends anyway
+                logger.debug("clearing the monitor of %s failed", pv.pvname, exc_info=True)
 
 
 class LiveRun:

@@ -268,7 +268,7 @@ function onUpdate(update) {
   renderStation(update.station);
   renderQueue(update.queue);
   if (update.run) applyRun(update.run, false);
-  if (Date.now() - lastRunsRefresh > 30000) refreshRuns();
+  if (Date.now() - lastRunsRefresh > 10000) refreshRuns();
 }
 
 async function main() {
