@@ -1,0 +1,150 @@
+"""How many operator pages one station serves, at what update rate, before the CPU rises 10 %.
+
+Starts the simulated station IOC and ``tcstation web`` (station and document stream; no
+queueserver, no Tiled: their pollers do not depend on the number of pages), then opens N
+page feeds (``/api/events``, Server-Sent Events, what every open page holds) at each update
+rate and prints the CPU share (percent of one core) of the web process and of the IOC,
+with the messages each client got. The verdict per rate: the largest N whose web-process
+CPU stays below the no-client figure plus 10 percentage points of one core, and whether
+the clients kept up (got at least 90 % of the updates).
+
+    python benchmarks/web_clients.py [--seconds 10] [--rates 1 2 5] [--clients 1 5 10 25 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tcstation.ioc_process import SimulatedStationProcess, free_port, loopback_client_environment
+from tcstation.storage.server import free_tcp_port
+
+RISE = 10.0
+"""Percentage points of one core the web process may rise above its no-client figure."""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _client(url: str, counts: list[int], index: int, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(timeout=None) as client:
+        async with client.stream("GET", url + "/api/events") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    counts[index] += 1
+                if stop.is_set():
+                    return
+
+
+async def measure(url: str, pids: dict[str, int], clients: int, seconds: float) -> dict:
+    """CPU (percent of one core) of each pid and updates per client over ``seconds``."""
+    counts = [0] * clients
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_client(url, counts, index, stop)) for index in range(clients)]
+    await asyncio.sleep(2.0)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    received_before = list(counts)
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    wall = time.monotonic() - started
+    cpu = {name: 100.0 * (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
+    received = [after - first for after, first in zip(counts, received_before, strict=True)]
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"clients": clients, "cpu": cpu, "updates_per_client":
+            (min(received) / wall) if received else 0.0}
+
+
+def start_web(prefix: str, rate: float, environment: dict[str, str], log: Path):
+    port = free_tcp_port()
+    command = [sys.executable, "-m", "tcstation", "web", "--port", str(port), "--prefix", prefix,
+               "--rate", str(rate), "--no-queue", "--no-tiled"]
+    with open(log, "wb") as stream:
+        process = subprocess.Popen(command, env=environment, stdout=stream,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        try:
+            state = httpx.get(url + "/api/state", timeout=2.0).json()
+            if state["station"]["readings"]["sample_temperature"]["connected"]:
+                return process, url
+        except (httpx.HTTPError, KeyError, TypeError):
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("tcstation web did not serve the station:\n" + log.read_text()[-2000:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", type=float, nargs="+", default=[1.0, 2.0, 5.0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 10, 25, 50, 100])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    environment = {**os.environ, **loopback_client_environment(port)}
+    os.environ.update(loopback_client_environment(port))
+    prefix = f"B{uuid.uuid4().hex[:6]}:"
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"web-clients-{prefix.rstrip(':')}"
+    work.mkdir(parents=True, exist_ok=True)
+    ioc = SimulatedStationProcess(prefix, port, speedup=60.0, log_path=work / "ioc.log").start()
+    results = []
+    try:
+        for rate in args.rates:
+            process, url = start_web(prefix, rate, environment, work / f"web-{rate:g}.log")
+            try:
+                pids = {"web": process.pid, "ioc": ioc.process.pid}
+                baseline = asyncio.run(measure(url, pids, 0, args.seconds))
+                rows = [baseline]
+                print(f"rate {rate:g}/s: no client: web {baseline['cpu']['web']:.1f} %, "
+                      f"IOC {baseline['cpu']['ioc']:.1f} % of one core", flush=True)
+                for clients in args.clients:
+                    row = asyncio.run(measure(url, pids, clients, args.seconds))
+                    rows.append(row)
+                    print(f"  {clients:4d} clients: web {row['cpu']['web']:5.1f} %, IOC "
+                          f"{row['cpu']['ioc']:5.1f} %, {row['updates_per_client']:.2f} "
+                          "updates/s each (slowest client)", flush=True)
+                within = [row["clients"] for row in rows[1:]
+                          if row["cpu"]["web"] < baseline["cpu"]["web"] + RISE
+                          and row["updates_per_client"] >= 0.9 * rate]
+                verdict = max(within) if within else 0
+                print(f"  => at {rate:g} updates/s: up to {verdict} clients within "
+                      f"+{RISE:g} points of one core of the web process", flush=True)
+                results.append({"rate": rate, "rows": rows, "clients_within": verdict})
+            finally:
+                process.terminate()
+                process.wait(10.0)
+    finally:
+        ioc.stop()
+    figures = [{"what": f"page clients at {result['rate']:g} updates/s within +{RISE:g} points "
+                        "of one core", "value": result["clients_within"],
+                "text": f"{result['clients_within']} (of {max(args.clients)} tried)",
+                "conditions": f"{args.seconds:g} s window, station only, no run"}
+               for result in results]
+    if args.json:
+        args.json.write_text(json.dumps({"benchmark": "web_clients",
+                                         "title": "Operator page clients",
+                                         "figures": figures, "rates": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
