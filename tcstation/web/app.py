@@ -270,6 +270,36 @@ def create_app(sources: Sources, *, api_key: str | None = None, rate: float = DE
         return FileResponse(paths[0], filename=paths[0].name,
                             background=BackgroundTask(directory.cleanup))
 
+    async def figure(request: Request) -> Response:
+        if (refused := refused_read(request)) is not None:
+            return refused
+        from tcstation.analysis.live import run_transitions
+        from tcstation.report import figures, read_run
+        from tcstation.storage.lookup import RunLookupError
+
+        if sources.runs is None:
+            return JSONResponse({"error": "no Tiled catalog configured"}, status_code=404)
+        try:
+            run = await asyncio.to_thread(sources.runs.run, request.path_params["uid"])
+        except RunLookupError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        directory = tempfile.TemporaryDirectory(prefix="tcstation-web-figure-")
+
+        def draw() -> list[Path]:
+            data = read_run(run)
+            if not data.columns:
+                return []
+            return figures([data], [run_transitions(data.measurement, data.columns)],
+                           Path(directory.name))
+
+        paths = await asyncio.to_thread(draw)
+        if not paths:
+            directory.cleanup()
+            return JSONResponse({"error": f"run {request.path_params['uid']} has no curve to "
+                                          "draw (no analysis fields)"}, status_code=404)
+        return FileResponse(paths[0], media_type="image/png",
+                            background=BackgroundTask(directory.cleanup))
+
     async def samples(request: Request) -> Response:
         if (refused := refused_read(request)) is not None:
             return refused
@@ -337,6 +367,7 @@ def create_app(sources: Sources, *, api_key: str | None = None, rate: float = DE
         Route("/api/run", run_points),
         Route("/api/runs", runs),
         Route("/api/runs/{uid}/export", export),
+        Route("/api/runs/{uid}/figure", figure),
         Route("/api/samples", samples),
         Route("/api/samples/{sample_id}", sample_history),
         Route("/api/queue/{action}", queue_action, methods=["POST"]),

@@ -531,8 +531,10 @@ class RecentRuns:
         an error).
     """
 
-    def __init__(self, connect: Callable[[], Any]):
+    def __init__(self, connect: Callable[[], Any], cache_seconds: float = 5.0):
         self._connect = connect
+        self.cache_seconds = cache_seconds
+        self._listed: tuple[float, int, list[dict]] | None = None
         self._client = None
         self._tables: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
@@ -549,6 +551,10 @@ class RecentRuns:
         from tcstation.storage.lookup import newest_runs
 
         with self._lock:
+            if self._listed is not None:
+                listed_at, listed_count, listed = self._listed
+                if listed_count == count and time.monotonic() - listed_at < self.cache_seconds:
+                    return listed
             try:
                 runs = newest_runs(self.client, count)
             except Exception:
@@ -570,6 +576,7 @@ class RecentRuns:
                     "exit_status": stop.get("exit_status"),
                     "tc_table": self._tables.get(uid, []),
                 }))
+            self._listed = (time.monotonic(), count, listed)
             return listed
 
     def run(self, uid: str):

@@ -227,9 +227,12 @@ def test_a_queued_ramp_runs_on_the_page_to_its_tc_table(web, browser, manager): 
     live_rows = _elements(browser, "#live-tc tbody tr")
     assert len(live_rows) == len(BIASES)
     assert _text(browser, "#run-title").count("success") == 1
-    export = row.find_elements("css selector", "a")[0].get_attribute("href")
-    downloaded = httpx.get(export, timeout=60.0)
+    links = {link.text: link.get_attribute("href")
+             for link in row.find_elements("css selector", "a")}
+    downloaded = httpx.get(links["CSV"], timeout=60.0)
     assert downloaded.status_code == 200, downloaded.text
     assert len(downloaded.text.splitlines()) > 10
+    drawn = httpx.get(links["figure"], timeout=60.0)
+    assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG"), drawn.text[:300]
     browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "web-ramp-finished.png")

@@ -225,9 +225,10 @@ async function refreshRuns() {
       tcCell.appendChild(table);
     } else { tcCell.textContent = "-"; }
     const links = tr.insertCell();
-    for (const [format, label] of [["csv", "CSV"], ["hdf5", "NeXus"]]) {
+    for (const [path, label] of [["figure", "figure"], ["export?format=csv", "CSV"],
+                                 ["export?format=hdf5", "NeXus"]]) {
       const a = document.createElement("a");
-      a.href = "/api/runs/" + entry.uid + "/export?format=" + format;
+      a.href = "/api/runs/" + entry.uid + "/" + path;
       a.textContent = label;
       links.appendChild(a);
       links.appendChild(document.createTextNode(" "));
