@@ -82,6 +82,7 @@ class Sources:
     queue: Any = None
     runs: Any = None
     ledger: Any = field(default_factory=SampleLedgerPlaceholder)
+    channel_renewal: Any = None
 
 
 class Broadcaster:

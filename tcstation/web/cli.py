@@ -107,6 +107,11 @@ def build_sources(args: argparse.Namespace) -> Sources:
 
         prefixes = (load_prefixes(args.station_config) if args.station_config
                     else station_prefixes(args.prefix))
+        from tcstation.ca_renewal import start_channel_renewal
+
+        # As a session does: a CA repeater (pyepics wants one) and channels renewed at
+        # once when a restarted IOC's beacons arrive, so the page recovers within a second.
+        sources.channel_renewal = start_channel_renewal()
         sources.station = StationMonitor(prefixes, warm_limit=60.0 * args.warm_limit or None)
     if not args.no_stream:
         sources.live = LiveRun()
@@ -126,6 +131,8 @@ def close_sources(sources: Sources) -> None:
     for source in (sources.queue, sources.live, sources.station):
         if source is not None:
             source.close()
+    if sources.channel_renewal is not None:
+        sources.channel_renewal.stop()
 
 
 def web_main(argv: list[str]) -> int:
