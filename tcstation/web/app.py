@@ -267,7 +267,11 @@ def create_app(sources: Sources, *, api_key: str | None = None, rate: float = DE
         directory = tempfile.TemporaryDirectory(prefix="tcstation-web-export-")
         output = Path(directory.name) / (run.metadata["start"]["uid"][:8]
                                          + EXPORT_FORMATS[file_format])
-        paths = await asyncio.to_thread(export_run, run, output, file_format)
+        try:
+            paths = await asyncio.to_thread(export_run, run, output, file_format)
+        except ValueError as error:
+            directory.cleanup()
+            return JSONResponse({"error": str(error)}, status_code=422)
         return FileResponse(paths[0], filename=paths[0].name,
                             background=BackgroundTask(directory.cleanup))
 

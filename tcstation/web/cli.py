@@ -70,9 +70,10 @@ def read_api_key(path: Path | None) -> str | None:
     """The key from ``path`` (first line) or ``TCSTATION_WEB_API_KEY``; None if neither."""
     if path is not None:
         try:
-            key = path.read_text().strip().splitlines()[0].strip() if path.read_text() else ""
+            text = path.read_text().strip()
         except OSError as error:
             raise WebConfigError(f"--api-key-file {path}: {error.strerror}") from error
+        key = text.splitlines()[0].strip() if text else ""
         if not key:
             raise WebConfigError(f"--api-key-file {path} is empty")
         return key

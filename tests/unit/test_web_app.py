@@ -309,3 +309,16 @@ def test_broadcaster_runs_without_sources():
     asyncio.run(broadcaster.publish_once())
     update = json.loads(broadcaster.message)
     assert update["station"] is None and update["run"] is None
+
+
+def test_the_key_file_must_hold_a_key(tmp_path, capsys):
+    from tcstation.web.cli import read_api_key
+
+    key_file = tmp_path / "key"
+    key_file.write_text("  abc123 \nsecond line\n")
+    assert read_api_key(key_file) == "abc123"
+    key_file.write_text("\n")
+    with pytest.raises(WebConfigError, match="is empty"):
+        read_api_key(key_file)
+    with pytest.raises(WebConfigError, match="No such file"):
+        read_api_key(tmp_path / "missing")
