@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -43,42 +44,60 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _client(url: str, counts: list[int], index: int, stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(timeout=None) as client:
-        async with client.stream("GET", url + "/api/events") as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data: "):
-                    counts[index] += 1
-                if stop.is_set():
-                    return
+async def _client(client: httpx.AsyncClient, url: str, window: tuple[float, float],
+                  counts: list[int], index: int) -> None:
+    """One page's feed: count the updates received inside ``window`` (wall clock)."""
+    async with client.stream("GET", url + "/api/events") as response:
+        async for line in response.aiter_lines():
+            now = time.time()
+            if line.startswith("data: ") and window[0] <= now < window[1]:
+                counts[index] += 1
+            if now >= window[1]:
+                return
 
 
-async def measure(url: str, pids: dict[str, int], clients: int, seconds: float) -> dict:
-    """CPU (percent of one core) of each pid and updates per client over ``seconds``."""
-    counts = [0] * clients
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(_client(url, counts, index, stop)) for index in range(clients)]
-    await asyncio.sleep(2.0)
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    received_before = list(counts)
-    started = time.monotonic()
-    await asyncio.sleep(seconds)
-    wall = time.monotonic() - started
-    cpu = {name: 100.0 * (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
-    received = [after - first for after, first in zip(counts, received_before, strict=True)]
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+def run_clients(url: str, clients: int, window: tuple[float, float]) -> list[int]:
+    """``clients`` page feeds in one process (one connection each); updates each got."""
+    async def all_clients() -> list[int]:
+        counts = [0] * clients
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+            await asyncio.gather(*(_client(client, url, window, counts, index)
+                                   for index in range(clients)), return_exceptions=True)
+        return counts
+
+    return asyncio.run(all_clients())
+
+
+def measure(url: str, pids: dict[str, int], clients: int, seconds: float,
+            processes: int) -> dict:
+    """CPU (percent of one core) of each pid and updates per client over ``seconds``.
+
+    The clients are spread over ``processes`` processes, so that the benchmark's own
+    clients are not what limits the updates they get.
+    """
+    warm_up = 3.0 + 0.02 * clients  # s for the processes to start and every feed to connect
+    window = (time.time() + warm_up, time.time() + warm_up + seconds)
+    shares = [clients // processes + (1 if index < clients % processes else 0)
+              for index in range(processes)]
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = [pool.submit(run_clients, url, share, window) for share in shares if share]
+        time.sleep(max(0.0, window[0] - time.time()))
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        time.sleep(max(0.0, window[1] - time.time()))
+        cpu = {name: 100.0 * (cpu_seconds(pid) - before[name]) / seconds
+               for name, pid in pids.items()}
+        received = [count for future in futures for count in future.result()]
     return {"clients": clients, "cpu": cpu, "updates_per_client":
-            (min(received) / wall) if received else 0.0}
+            (min(received) / seconds) if received else 0.0}
 
 
 class SyntheticRamp:
     """A transport ramp's documents (two biases, a dU/dI step) published at a steady rate."""
 
-    def __init__(self, address: str, events_per_second: float):
+    def __init__(self, address: str, events_per_second: float, page: str):
         self.address = address
+        self.page = page
         self.period = 1.0 / events_per_second if events_per_second > 0 else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,15 +105,21 @@ class SyntheticRamp:
     def _run(self) -> None:
         publisher = StreamPublisher(self.address)
         publisher.wait_connected(10.0)
-        bundle = compose_run(metadata={
-            "plan_name": "transport_ramp", "measurement": "transport", "sample": {},
-            "fields": {"temperature": "T", "signal": "dudi", "bias": "I"},
-            "ramp": {"start": 40.0, "stop": 60.0, "rate": 0.5}})
-        publisher("start", bundle.start_doc)
         keys = {name: {"dtype": "number", "shape": [], "source": "sim"}
                 for name in ("T", "dudi", "I")}
-        descriptor = bundle.compose_descriptor(name="primary", data_keys=keys)
-        publisher("descriptor", descriptor.descriptor_doc)
+        # A follower that subscribed after a start document ignores that run: start runs
+        # until the page has one.
+        deadline = time.monotonic() + 30.0
+        while True:
+            bundle = compose_run(metadata={
+                "plan_name": "transport_ramp", "measurement": "transport", "sample": {},
+                "fields": {"temperature": "T", "signal": "dudi", "bias": "I"},
+                "ramp": {"start": 40.0, "stop": 60.0, "rate": 0.5}})
+            publisher("start", bundle.start_doc)
+            descriptor = bundle.compose_descriptor(name="primary", data_keys=keys)
+            publisher("descriptor", descriptor.descriptor_doc)
+            if self._page_has(bundle.start_doc["uid"], 2.0) or time.monotonic() > deadline:
+                break
         number = 0
         while not self._stop.wait(self.period):
             temperature = 40.0 + 0.01 * number
@@ -108,6 +133,14 @@ class SyntheticRamp:
             number += 1
         publisher("stop", bundle.compose_stop())
         publisher.close()
+
+    def _page_has(self, uid: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(self.page + "/api/run?since=0", timeout=5.0).json().get("uid") == uid:
+                return True
+            time.sleep(0.1)
+        return False
 
     def __enter__(self) -> SyntheticRamp:
         if self.period is not None:
@@ -145,14 +178,14 @@ def start_web(prefix: str, rate: float, environment: dict[str, str], log: Path, 
 
 
 def measure_rate(url: str, pids: dict[str, int], rate: float, client_counts: list[int],
-                 seconds: float) -> dict:
+                 seconds: float, processes: int) -> dict:
     """The web process's CPU with no client, then with each count of clients, at ``rate``."""
-    baseline = asyncio.run(measure(url, pids, 0, seconds))
+    baseline = measure(url, pids, 0, seconds, processes)
     rows = [baseline]
     print(f"rate {rate:g}/s: no client: web {baseline['cpu']['web']:.1f} %, "
           f"IOC {baseline['cpu']['ioc']:.1f} % of one core", flush=True)
     for clients in client_counts:
-        row = asyncio.run(measure(url, pids, clients, seconds))
+        row = measure(url, pids, clients, seconds, processes)
         rows.append(row)
         print(f"  {clients:4d} clients: web {row['cpu']['web']:5.1f} %, IOC "
               f"{row['cpu']['ioc']:5.1f} %, {row['updates_per_client']:.2f} "
@@ -176,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 10, 25, 50, 100])
     parser.add_argument("--events-per-second", type=float, default=4.0,
                         help="events of the synthetic ramp published meanwhile (0: none)")
+    parser.add_argument("--client-processes", type=int, default=4,
+                        help="processes the page clients are spread over (default %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -194,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             process, url = start_web(prefix, rate, environment, work / f"web-{rate:g}.log",
                                      stream.out_address)
             try:
-                with SyntheticRamp(stream.in_address, args.events_per_second):
+                with SyntheticRamp(stream.in_address, args.events_per_second, url):
                     pids = {"web": process.pid, "ioc": ioc.process.pid}
-                    results.append(measure_rate(url, pids, rate, args.clients, args.seconds))
+                    results.append(measure_rate(url, pids, rate, args.clients, args.seconds,
+                                                args.client_processes))
             finally:
                 process.terminate()
                 process.wait(10.0)
