@@ -56,6 +56,13 @@ def web_parser() -> argparse.ArgumentParser:
                         help="the RE manager's 0MQ control address (default %(default)s)")
     parser.add_argument("--qserver-info", default=f"tcp://127.0.0.1:{DEFAULT_ZMQ_INFO_PORT}",
                         help="the RE manager's 0MQ info address (default %(default)s)")
+    parser.add_argument("--qserver-user", default="tcstation web",
+                        help="the user the page's queue actions are made as (default "
+                             "%(default)r; shown in the queue)")
+    parser.add_argument("--qserver-group", default="primary",
+                        help="the queueserver user group whose permissions the page's actions "
+                             "get (user_group_permissions.yaml; default %(default)s, the "
+                             "operators: no exposure plans)")
     parser.add_argument("--warm-limit", type=float, default=DEFAULT_WARM_LIMIT_MINUTES,
                         metavar="MINUTES",
                         help="minutes the sample may be warm before the page warns "
@@ -122,6 +129,7 @@ def build_sources(args: argparse.Namespace) -> Sources:
 
         api = REManagerAPI(zmq_control_addr=args.qserver_control,
                            zmq_info_addr=args.qserver_info, timeout_recv=2.0)
+        api.user, api.user_group = args.qserver_user, args.qserver_group
         sources.queue = QueueMonitor(api).start()
     if not args.no_tiled:
         sources.runs = RecentRuns(tiled_connector())

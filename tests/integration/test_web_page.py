@@ -157,6 +157,12 @@ def test_a_queue_action_without_the_key_is_refused(web, browser, manager):  # no
     assert api.queue_get()["items"] == []
     refused = httpx.post(web + "/api/queue/start", timeout=5.0)
     assert refused.status_code == 403
+    # With the key, the queueserver's permissions still apply: operators may not expose.
+    exposure = httpx.post(web + "/api/queue/add", headers={"X-API-Key": KEY}, timeout=30.0,
+                          json={"plan": "expose_to_room_temperature", "kwargs": {"minutes": 1}})
+    assert exposure.status_code == 400
+    assert "expose_to_room_temperature" in exposure.json()["error"]
+    assert api.queue_get()["items"] == []
     assert api.status()["manager_state"] == "idle"
 
 
@@ -175,7 +181,7 @@ def test_a_queued_ramp_runs_on_the_page_to_its_tc_table(web, browser, manager): 
              "the page to add the item")
     queued = wait_for(lambda: _elements(browser, "#queued li"), PAGE_TIMEOUT,
                       "the item in the page's queue")
-    assert "transport_ramp" in queued[0].text
+    assert "transport_ramp" in queued[0].text and "[tcstation web]" in queued[0].text
     item_uid = queued[0].get_attribute("data-uid")
 
     _elements(browser, "#queue-start")[0].click()
