@@ -76,6 +76,8 @@ BENCHMARKS = (
               quick_arguments=["--both", "--outages", "1", "3"]),
     Benchmark("tiled_server_cpu", quick_arguments=["--points", "40"]),
     Benchmark("transition_power", quick_arguments=["--quick"]),
+    Benchmark("web_clients", quick_arguments=["--seconds", "4", "--rates", "2",
+                                              "--clients", "1", "25"]),
     Benchmark("qcodes_peer", quick_arguments=["--quick"], optional=True),
 )
 

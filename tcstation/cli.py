@@ -68,6 +68,12 @@ def _run_stream_proxy(argv: list[str]) -> int:
     return proxy_main(argv)
 
 
+def _run_web(argv: list[str]) -> int:
+    from tcstation.web.cli import web_main
+
+    return web_main(argv)
+
+
 def _run_pv_table(argv: list[str]) -> int:
     from tcstation.pv_table import main as pv_table_main
 
@@ -257,6 +263,8 @@ COMMANDS = {
                             "queueserver: run starts, one line per event, stops"),
     "stream-proxy": (_run_stream_proxy, "serve the live document stream (bluesky's 0MQ proxy, "
                                         "ports 5577/5578 on 127.0.0.1; sessions start it)"),
+    "web": (_run_web, "serve the operator's page on 127.0.0.1: the station, the running plan, "
+                      "the queue and recent runs, live in a browser (`tcstation web -h`)"),
     "pv-table": (_run_pv_table, "regenerate (or --check) docs/pv-table.md from the instruments' "
                                 "contract and the devices"),
 }

@@ -102,6 +102,22 @@ def runs_to_report(client, target: str) -> list:
     return sorted(runs, key=lambda run: run.metadata["start"]["time"])
 
 
+def stored_tc_table(client, uid: str) -> list[dict] | None:
+    """The live Tc table the session stored beside run ``uid`` (rows), or None if there is none.
+
+    Where the tables live is decided here (today ``transitions-<uid>`` in the catalog's root,
+    written by :func:`tcstation.session.store_transitions`).
+    """
+    from tcstation.session import TRANSITIONS_KEY_PREFIX
+
+    key = TRANSITIONS_KEY_PREFIX + uid
+    if key not in client:
+        return None
+    table = client[key].read()
+    return [{str(name): value for name, value in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
 FIG1_TITLE = "Fig. 1: complex ac susceptibility, (a) real and (b) imaginary part"
 FIG2_TITLE = "Fig. 2: dynamic resistance dU/dI of Mg/MgO"
 SUSCEPTIBILITY_CURVE_NUMBERS = {"pure_mg": 1, "mg_mgo": 2}

@@ -124,3 +124,8 @@ def resolve_run(runs: Any, reference: str | int) -> Any:
                              "give more characters")
     return matches[0]
 
+
+
+def newest_runs(runs: Any, count: int) -> list[Any]:
+    """The ``count`` newest runs of the container ``runs`` (by ``start.time``), newest first."""
+    return _first(_newest_first(runs), count)
