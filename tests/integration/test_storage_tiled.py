@@ -20,6 +20,7 @@ from tcstation.storage import (
     LocalTiledServer,
     RunOutcome,
     StorageConfig,
+    connect_runs,
     find_runs,
     latest_run,
     open_storage,
@@ -27,7 +28,7 @@ from tcstation.storage import (
     run_by_uid,
 )
 from tcstation.storage.spool import DocumentSpool
-from tcstation.storage.tiled import connect, stored_seq_nums
+from tcstation.storage.tiled import stored_seq_nums
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +79,9 @@ def local_server(tmp_path_factory):
 @pytest.fixture
 def writer_and_client(local_server, tmp_path):
     spool = DocumentSpool(tmp_path / "spool")
-    writer = LiveTiledWriter(spool, lambda: connect(local_server.uri, local_server.api_key),
+    writer = LiveTiledWriter(spool, lambda: connect_runs(local_server.uri, local_server.api_key),
                              local_server.uri)
-    yield writer, connect(local_server.uri, local_server.api_key)
+    yield writer, connect_runs(local_server.uri, local_server.api_key)
     writer.close(timeout=30)
 
 
@@ -212,7 +213,7 @@ def test_open_storage_starts_a_server_a_second_session_reuses_it(tmp_path):
             second.subscribe(run_engine)
             (uid,) = run_engine(bp.count([det], num=5))
             assert second.writer.wait_until_idle(30)
-            assert len(read_stream(first.client[uid])["det"]) == 5
+            assert len(read_stream(first.runs[uid])["det"]) == 5
         assert first.server.running
     assert not first.server.running
     assert not config.server_state_file.exists()
@@ -236,8 +237,8 @@ def test_outage_mid_run_then_replay_puts_every_event_in_tiled_once(local_server,
     server = local_server
     use_data_dir(monkeypatch, server.config.data_dir)
     spool = DocumentSpool(server.config.spool_dir)
-    writer = LiveTiledWriter(spool, lambda: connect(server.uri, server.api_key), server.uri)
-    client = connect(server.uri, server.api_key)
+    writer = LiveTiledWriter(spool, lambda: connect_runs(server.uri, server.api_key), server.uri)
+    client = connect_runs(server.uri, server.api_key)
     run_engine = RunEngine({})
     run_engine.subscribe(writer)
     collector = EventCollector()
