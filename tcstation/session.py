@@ -91,6 +91,9 @@ class Session:
             self.channel_renewal.stop()
         if self.stream is not None:
             self.stream.close(self.RE)
+        close_metadata = getattr(getattr(self.RE, "md", None), "close", None)
+        if close_metadata is not None:
+            close_metadata()
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:

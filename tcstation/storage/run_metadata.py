@@ -2,30 +2,45 @@
 
 bluesky's own answer for metadata that outlives a session is ``RE.md =
 PersistentDict(directory)`` (one msgpack file per key, via zict). It is not meant for two
-processes at once (its docstring says so: each keeps its own copy in memory and writes
-it back at exit), and the station has two: an IPython session and the queueserver's
-worker may share one data directory. So the scan id does not come from ``RE.md`` alone:
-:class:`ScanIdCounter`, the RunEngine's ``scan_id_source``, hands out the next id from a
-counter file under an exclusive lock (``fcntl.flock``), never less than ``RE.md``'s own
-``scan_id`` + 1, so two sessions never get the same id and a restart goes on counting.
+processes at once (its error message says so): each keeps its own copy in memory and
+writes it back at exit, and zict's file names (``key#N``, N counted per instance) let two
+instances leave two files for one key, of which the next start reads either. The station
+has two processes on one data directory (an IPython session and the queueserver's
+worker), so:
+
+- the first session to open ``RE.md`` owns it (an exclusive ``flock`` held until the
+  session closes or exits) and has the :class:`SessionMetadata`, a PersistentDict;
+- a session that finds it owned gets a plain dict, a copy of what the owner keeps, and
+  says so in its log: what it sets in ``RE.md`` lasts for that session only;
+- scan ids do not come from ``RE.md``: :class:`ScanIdCounter`, every session's
+  ``scan_id_source``, hands out the next id from a counter file under ``flock``, never
+  less than ``RE.md["scan_id"]`` + 1, so two sessions never get the same id and a
+  restart goes on counting.
 
 Layout in the data directory::
 
-    DATA_DIR/run_engine_md/     RE.md (bluesky.utils.PersistentDict)
-    DATA_DIR/scan_id            the last scan id handed out (text), guarded by flock
+    DATA_DIR/run_engine_md/       RE.md (bluesky.utils.PersistentDict)
+    DATA_DIR/run_engine_md.lock   held by the session that owns it
+    DATA_DIR/scan_id              the last scan id handed out (text), guarded by flock
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from bluesky.utils import PersistentDict
 
+logger = logging.getLogger(__name__)
+
 METADATA_DIRNAME = "run_engine_md"
+METADATA_LOCK_FILENAME = "run_engine_md.lock"
 SCAN_ID_FILENAME = "scan_id"
 
 
@@ -86,15 +101,75 @@ def _parse(text: str, path: Path) -> int:
                          "RE.md's scan_id") from None
 
 
-def persistent_run_metadata(data_dir: Path) -> tuple[PersistentDict, ScanIdCounter]:
+class SessionMetadata(PersistentDict):
+    """bluesky's PersistentDict, owned by this session while it holds ``lock_descriptor``.
+
+    :meth:`close` (or the end of the process) writes every key back, then releases the
+    lock, in that order, so the next owner reads what this one kept.
+    """
+
+    def __init__(self, directory: str, lock_descriptor: int):
+        super().__init__(directory)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, _write_back_and_release, self._file,
+                                           self._cache, lock_descriptor)
+
+    def close(self) -> None:
+        """Write every key to disk and let another session own the metadata."""
+        self._finalizer()
+
+
+def _write_back_and_release(zfile: Any, cache: dict, lock_descriptor: int) -> None:
+    try:
+        zfile.update((key, PersistentDict._dump(value)) for key, value in cache.items())
+    finally:
+        os.close(lock_descriptor)
+
+
+def read_metadata_copy(directory: Path) -> dict[str, Any]:
+    """What a PersistentDict directory holds, read without opening it (the newest file per key).
+
+    A key being rewritten at that moment (its file gone or half written) is left out.
+    """
+    newest: dict[str, tuple[int, str]] = {}
+    for name in os.listdir(directory):
+        key, _, number = name.rpartition("#")
+        if key and number.isdigit() and int(number) >= newest.get(key, (-1, ""))[0]:
+            newest[key] = (int(number), name)
+    copy: dict[str, Any] = {}
+    for key, (_, name) in newest.items():
+        try:
+            copy[unquote(key)] = PersistentDict._load((directory / name).read_bytes())
+        except (OSError, ValueError):
+            continue
+    return copy
+
+
+def persistent_run_metadata(data_dir: Path) -> tuple[MutableMapping, ScanIdCounter]:
     """``RE.md`` and the ``scan_id_source`` for a session on the data directory ``data_dir``.
 
     Returns
     -------
     tuple
-        A ``bluesky.utils.PersistentDict`` in ``DATA_DIR/run_engine_md`` and the
-        :class:`ScanIdCounter` of ``DATA_DIR/scan_id``.
+        ``RE.md``: a :class:`SessionMetadata` in ``DATA_DIR/run_engine_md`` if no other
+        session owns it, else a dict copy of it; and the :class:`ScanIdCounter` of
+        ``DATA_DIR/scan_id``.
     """
-    directory = Path(data_dir) / METADATA_DIRNAME
+    data_dir = Path(data_dir)
+    directory = data_dir / METADATA_DIRNAME
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return PersistentDict(str(directory)), ScanIdCounter(Path(data_dir) / SCAN_ID_FILENAME)
+    counter = ScanIdCounter(data_dir / SCAN_ID_FILENAME)
+    lock_descriptor = os.open(data_dir / METADATA_LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_descriptor)
+        logger.warning("RE.md of %s is kept by another session; this session starts from a "
+                       "copy of it, and what it sets in RE.md is not kept (scan ids still "
+                       "count on: %s)", data_dir, counter.path)
+        return read_metadata_copy(directory), counter
+    try:
+        return SessionMetadata(str(directory), lock_descriptor), counter
+    except BaseException:
+        os.close(lock_descriptor)
+        raise
