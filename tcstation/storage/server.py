@@ -317,7 +317,7 @@ def reroot_assets(config: StorageConfig) -> int:
     int
         How many asset locations were rewritten.
     """
-    if config.catalog_uri is not None:
+    if config.local_catalog_uri != f"sqlite:///{config.tiled_dir / 'catalog.db'}":
         return 0
     marker = config.tiled_dir / SERVED_FROM_FILENAME
     rewritten = 0

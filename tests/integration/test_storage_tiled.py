@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
 import bluesky.preprocessors as bpp
+import pandas
 import pytest
 import tiled.client.utils
 from bluesky import RunEngine
+from bluesky_tiled_plugins import TiledWriter
+from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
+from bluesky_tiled_plugins.clients.catalog_of_bluesky_runs import CatalogOfBlueskyRuns
 from ophyd.sim import det, motor, noisy_det
 from polling import wait_for
+from tiled.client import from_uri
+from tiled.queries import Key
 
 from tcstation.cli import replay_main
 from tcstation.storage import (
@@ -27,6 +34,7 @@ from tcstation.storage import (
     read_stream,
     run_by_uid,
 )
+from tcstation.storage.layout import DERIVED_KEY, RUNS_KEY, transitions_key
 from tcstation.storage.spool import DocumentSpool
 from tcstation.storage.tiled import stored_seq_nums
 
@@ -328,3 +336,48 @@ def test_replay_starts_a_server_and_completes_a_run_whose_session_died(tmp_path,
     summary = spool.summary(uid)
     assert summary.done and summary.has_stop and summary.event_count == 7
     assert list(spool.iter_documents(uid))[-1][1]["exit_status"] == "fail"
+
+
+def test_a_copied_data_directory_of_the_old_layout_reads_with_a_plain_client(tmp_path):
+    """Runs and a Tc table at the root (older tcstation), copied elsewhere, the original gone.
+
+    At its start on the copy, the local server re-roots the asset locations and moves the
+    old layout into raw and derived; an outside client then reads every run with tiled's
+    own ``from_uri`` and bluesky-tiled-plugins' idioms. Two server starts.
+    """
+    original = StorageConfig(data_dir=tmp_path / "original")
+    with LocalTiledServer(original) as server:
+        root = from_uri(server.uri, api_key=server.api_key)
+        old_writer = TiledWriter(root)  # what older versions did: runs at the root
+        run_engine = RunEngine({})
+        run_engine.subscribe(old_writer)
+        (old_uid,) = run_engine(bp.count([det], num=4), scan_id=1)
+        root.write_table(pandas.DataFrame({"bias": [0.0], "onset": [54.1]}),
+                         key=transitions_key(old_uid), metadata={"raw_run": old_uid})
+        new_engine = RunEngine({})
+        new_engine.subscribe(TiledWriter(connect_runs(server.uri, server.api_key)))
+        (new_uid,) = new_engine(bp.scan([det], motor, 0, 1, 3), scan_id=2)
+        assert set(root) == {old_uid, transitions_key(old_uid), RUNS_KEY, DERIVED_KEY}
+    copy = StorageConfig(data_dir=tmp_path / "archive" / "copy")
+    shutil.copytree(original.data_dir, copy.data_dir)
+    original.data_dir.rename(tmp_path / "original-gone")  # its absolute paths lead nowhere
+
+    with LocalTiledServer(copy) as server:
+        root = from_uri(server.uri, api_key=server.api_key)
+        assert set(root) == {RUNS_KEY, DERIVED_KEY}
+        runs = root[RUNS_KEY]
+        assert isinstance(runs, CatalogOfBlueskyRuns)
+        assert runs[-1].start["uid"] == new_uid and runs[-2].start["uid"] == old_uid
+        assert runs[1].start["uid"] == old_uid and runs[2].start["uid"] == new_uid
+        assert runs[old_uid[:8]].start["uid"] == old_uid
+        assert [run.start["uid"] for run in runs.search(Key("plan_name") == "scan").values()
+                ] == [new_uid]
+        lengths = {}
+        for uid, run in runs.items():
+            assert isinstance(run, BlueskyRunV3), uid
+            lengths[uid] = len(run.primary.read()["det"])
+        assert lengths == {old_uid: 4, new_uid: 3}
+        table = root[DERIVED_KEY][transitions_key(old_uid)]
+        assert table.metadata["raw_run"] == old_uid
+        assert list(table.read()["onset"]) == [54.1]
+        assert runs.v1[-1].table()["motor"].tolist() == [0.0, 0.5, 1.0]
