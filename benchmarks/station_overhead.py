@@ -210,7 +210,7 @@ def measure(points: int, repeats: int, speedup: float, data_dir: Path, prefix: s
             results["tiled_drain_seconds"] = time.perf_counter() - drain_started
             for thread in session.pending_stores:
                 thread.join(30.0)
-            client = session.storage.client
+            client = session.storage.runs
             results["events_in_tiled"] = [len(client[uid]["primary"].read()["time"])
                                           for uid in uids]
             results["live_tables"] = [len(session.tc_tables.get(uid, (None, []))[1])

@@ -106,6 +106,7 @@ def replay_main(argv: list[str]) -> int:
         failed), 1 when a run could not be written or Tiled did not answer,
         2 for a configuration error.
     """
+    from tcstation.storage import connect_runs
     from tcstation.storage.config import (
         StorageConfig,
         StorageConfigError,
@@ -115,7 +116,7 @@ def replay_main(argv: list[str]) -> int:
     from tcstation.storage.replay import format_results, replay_pending
     from tcstation.storage.server import LocalTiledServer, running_server_uri
     from tcstation.storage.spool import DocumentSpool
-    from tcstation.storage.tiled import connect, tiled_answers
+    from tcstation.storage.tiled import tiled_answers
 
     parser = argparse.ArgumentParser(
         prog="tcstation replay",
@@ -169,7 +170,7 @@ def replay_main(argv: list[str]) -> int:
         if not tiled_answers(uri, timeout=5.0):
             print(f"Tiled at {uri} does not answer; the runs stay pending")
             return 1
-        client = connect(uri, api_key)
+        client = connect_runs(uri, api_key)
         print(f"Tiled at {uri} (key {mask_secret(api_key)})")
         started = time.perf_counter()
         results = replay_pending(spool, client, dry_run=options.dry_run, uids=pending)
@@ -204,9 +205,13 @@ def tiled_main(argv: list[str]) -> int:
     if not config.uses_local_server:
         print(f"TCSTATION_TILED_URI is set: the station uses the Tiled at {config.tiled_uri}")
         return 0
+    from tcstation.storage.layout import DERIVED_KEY, RUNS_KEY
+
     uri, api_key, server = ensure_local_server(config)
     print(f"Tiled serves {config.data_dir} at {uri} (key {mask_secret(api_key)}; the full key "
-          f"is in {config.api_key_file}, readable only by you)")
+          f"is in {config.api_key_file}, readable only by you); the runs are under "
+          f"{RUNS_KEY!r} (from_uri(uri, api_key=key)[{RUNS_KEY!r}][-1]), the Tc tables "
+          f"under {DERIVED_KEY!r}")
     if server is None:
         print("(an already running server; it stops with the session that started it)")
         return 0

@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace, prefix: str, data_dir: Path, began: float) ->
         session.storage.writer.wait_until_idle(60.0)
         for thread in session.pending_stores:
             thread.join(30.0)
-        text, figures = report(session.storage.client, "latest", args.output.resolve())
+        text, figures = report(session.storage.runs, "latest", args.output.resolve())
         print("\nTransitions (recomputed from the runs read back from Tiled):")
         print(text)
         if session.ledger is not None:

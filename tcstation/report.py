@@ -1,13 +1,13 @@
 """``tcstation report`` and ``tcstation export``: runs read back from Tiled.
 
-The report recomputes every transition from the raw runs (the live tables
-stored beside them are a convenience), prints the table of transitions (onset,
-midpoint and width, each +- its standard error) and Tc against the dc bias,
-and draws the source paper's Fig. 1 (4 pi chi' and 4 pi chi'' against T for
-pure Mg, curves 1, and Mg/MgO, curves 2) and Fig. 2 (dU/dI against T on the
-core, curve 1, on the surface at each bias, curves 2 to 5, and after the
-degradation, curve 6, with the onsets against the bias), their conditions
-taken from the runs' start documents.
+The report recomputes every transition from the raw runs (the container of runs,
+``storage.runs``; the live Tc tables in the ``derived`` container are a convenience),
+prints the table of transitions (onset, midpoint and width, each +- its standard
+error) and Tc against the dc bias, and draws the source paper's Fig. 1 (4 pi chi'
+and 4 pi chi'' against T for pure Mg, curves 1, and Mg/MgO, curves 2) and Fig. 2
+(dU/dI against T on the core, curve 1, on the surface at each bias, curves 2 to 5,
+and after the degradation, curve 6, with the onsets against the bias), their
+conditions taken from the runs' start documents.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def _bluesky_runs(results) -> list:
 
 def runs_to_report(client, target: str) -> list:
     """The latest protocol's runs (or the latest run), or those of the run ``target`` names
-    (a scan id, a uid or a unique uid prefix: :func:`~tcstation.storage.resolve_run`)."""
+    (a scan id, a uid or a unique uid prefix: :func:`~tcstation.storage.resolve_run`), in
+    the container of runs ``client`` (``StorageSession.runs``)."""
     from tcstation.storage import find_runs
     from tcstation.storage.lookup import RunLookupError, resolve_run
 
@@ -103,17 +104,22 @@ def runs_to_report(client, target: str) -> list:
 
 
 def stored_tc_table(client, uid: str) -> list[dict] | None:
-    """The live Tc table the session stored beside run ``uid`` (rows), or None if there is none.
+    """The live Tc table the session stored for run ``uid`` (rows), or None if there is none.
 
-    Where the tables live is decided here (today ``transitions-<uid>`` in the catalog's root,
-    written by :func:`tcstation.session.store_transitions`).
+    ``client`` is the catalog root; the tables are ``transitions-<uid>`` in its ``derived``
+    container (:mod:`tcstation.storage.layout`), written by
+    :func:`tcstation.session.store_transitions`.
     """
-    from tcstation.session import TRANSITIONS_KEY_PREFIX
+    from tcstation.storage.layout import LayoutError, derived_container, transitions_key
 
-    key = TRANSITIONS_KEY_PREFIX + uid
-    if key not in client:
+    try:
+        derived = derived_container(client)
+    except LayoutError:
         return None
-    table = client[key].read()
+    key = transitions_key(uid)
+    if key not in derived:
+        return None
+    table = derived[key].read()
     return [{str(name): value for name, value in row.items()}
             for row in table.to_dict(orient="records")]
 
@@ -297,7 +303,10 @@ def tc_table_text(runs: list[RunData], transitions: list[dict]) -> str:
 
 
 def report(client, target: str = "latest", output: Path | None = None) -> tuple[str, list[Path]]:
-    """The text table and the figure paths for ``target`` ("latest" or a run uid)."""
+    """The text table and the figure paths for ``target`` ("latest" or a run uid).
+
+    ``client`` is the container of runs (``StorageSession.runs``).
+    """
     runs = [read_run(run) for run in runs_to_report(client, target)]
     runs = [run for run in runs if run.columns]
     transitions = [run_transitions(run.measurement, run.columns) for run in runs]
@@ -322,7 +331,7 @@ def report_main(argv: list[str]) -> int:
 
     with open_storage() as storage:
         try:
-            text, paths = report(storage.client, args.target, args.output)
+            text, paths = report(storage.runs, args.target, args.output)
         except RunLookupError as error:
             print(f"tcstation report: {error}", file=sys.stderr)
             return 2
@@ -465,7 +474,7 @@ def export_main(argv: list[str]) -> int:
 
     with open_storage() as storage:
         try:
-            run = resolve_run(storage.client, args.run)
+            run = resolve_run(storage.runs, args.run)
         except RunLookupError as error:
             print(f"tcstation export: {error}", file=sys.stderr)
             return 2

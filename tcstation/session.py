@@ -19,6 +19,11 @@ Configuration (environment variables):
 * the storage variables of :mod:`tcstation.storage.config` (``TCSTATION_DATA_DIR``,
   ``TCSTATION_TILED_URI``, ...); with storage on, every mount, exposure and run is also
   appended to the sample ledger in the data directory (:mod:`tcstation.ledger`).
+
+With storage on, ``RE.md`` is a ``bluesky.utils.PersistentDict`` in the data directory and
+scan ids come from its shared counter (:mod:`tcstation.storage.run_metadata`): they go on
+counting after a restart, and a session and the queueserver's worker on one data
+directory never hand out the same one.
 """
 
 from __future__ import annotations
@@ -48,8 +53,6 @@ STORAGE_VARIABLE = "TCSTATION_STORAGE"
 STORAGE_CHOICES = ("tiled", "off")
 WATCHDOG_VARIABLE = "TCSTATION_WATCHDOG"
 WATCHDOG_CHOICES = ("on", "off")
-TRANSITIONS_KEY_PREFIX = "transitions-"
-"""Tiled key of a run's derived Tc table: ``transitions-<raw run uid>``."""
 
 
 @dataclass
@@ -94,25 +97,31 @@ class Session:
             self.channel_renewal.stop()
         if self.stream is not None:
             self.stream.close(self.RE)
+        close_metadata = getattr(getattr(self.RE, "md", None), "close", None)
+        if close_metadata is not None:
+            close_metadata()
 
 
 def store_transitions(storage, start: dict, rows: list[dict]) -> None:
-    """Write a run's Tc table into Tiled as a table linked to the raw run.
+    """Write a run's Tc table into Tiled's ``derived`` container, linked to the raw run.
 
-    The table's metadata names the raw run (``raw_run``) and the unit of every column
-    (``units``: K for the onsets, midpoints, widths and their errors, A for the bias).
+    The table's key is ``transitions-<raw run uid>``; its metadata names the raw run
+    (``raw_run``) and the unit of every column (``units``: K for the onsets, midpoints,
+    widths and their errors, A for the bias).
     """
     import pandas
 
+    from tcstation.storage.layout import transitions_key
+
     if storage is None or not rows:
         return
-    key = TRANSITIONS_KEY_PREFIX + start["uid"]
+    key = transitions_key(start["uid"])
     metadata = {"raw_run": start["uid"], "kind": "transitions",
                 "plan_name": start.get("plan_name"), "measurement": start.get("measurement"),
                 "sample": start.get("sample", {}), "protocol_uid": start.get("protocol_uid"),
                 "units": row_units(rows)}
     try:
-        storage.client.write_table(pandas.DataFrame(rows), key=key, metadata=metadata)
+        storage.derived.write_table(pandas.DataFrame(rows), key=key, metadata=metadata)
     except Exception as err:
         logger.warning("the Tc table of run %s stayed out of Tiled (%s); `tcstation report` "
                        "recomputes it from the raw run", start["uid"][:8], err)
@@ -196,8 +205,10 @@ def open_session(prefix: str | None = None, config_path: str | None = None, *,
         storage = storage_from_environment()
     if storage:
         from tcstation.storage import open_storage
+        from tcstation.storage.run_metadata import persistent_run_metadata
 
         storage_session = open_storage()
+        RE.md, RE.scan_id_source = persistent_run_metadata(storage_session.config.data_dir)
         storage_session.subscribe(RE)
     ledger = None
     if storage_session is not None:

@@ -15,7 +15,10 @@ from tcstation.session import open_session
 session = open_session()
 RE = session.RE
 station = session.station
-tiled = session.storage.client if session.storage is not None and session.storage.uri else None
+stored = session.storage is not None and session.storage.uri
+tiled = session.storage.client if stored else None
+catalog = session.storage.runs if stored else None
+"""The runs (CatalogOfBlueskyRuns): catalog[-1], catalog[scan_id], catalog.search(...)."""
 
 cryostat = station.cryostat
 susceptometer = station.susceptometer
@@ -36,4 +39,4 @@ calibrate_susceptometer = station_plans.calibrate_susceptometer
 source_protocol = station_plans.source_protocol
 
 print(f"tcstation: {session.description}")
-print("try: RE(transport_ramp(start=45, stop=60)); report(tiled)")
+print("try: RE(transport_ramp(start=45, stop=60)); report(catalog); catalog[-1]")

@@ -4,7 +4,7 @@ One call gives a session its storage::
 
     storage = open_storage()            # config from TCSTATION_* variables
     storage.subscribe(RE)               # every document: spool, then Tiled
-    run = latest_run(storage.client, plan_name="count")
+    run = latest_run(storage.runs, plan_name="count")
     data = read_stream(run)             # xarray.Dataset of the primary stream
     storage.close()                     # let the writer catch up, stop the local server
 
@@ -14,9 +14,14 @@ directory, or started and owned by this session. Runs that could not reach
 Tiled stay in ``DATA_DIR/spool`` until ``tcstation replay`` (:func:`tcstation.cli.replay_main`)
 puts them in, exactly once.
 
+The catalog's layout (:mod:`tcstation.storage.layout`): runs under ``raw`` (a
+``CatalogOfBlueskyRuns``: ``storage.runs``), derived Tc tables under ``derived``
+(``storage.derived``); the session creates both if missing, on the local server and on
+an external one alike.
+
 The pieces live in ``tcstation.storage.config`` (configuration, API key),
-``server`` (the local server), ``spool`` (the spool), ``lookup`` (a run from
-``latest``, a scan id or a uid prefix),
+``server`` (the local server), ``spool`` (the spool), ``layout`` (the containers),
+``lookup`` (a run from ``latest``, a scan id or a uid prefix),
 ``writer`` (the RunEngine callback), ``replay`` (replay) and
 ``tiled`` (Tiled helpers); the names a session needs are re-exported here.
 """
@@ -41,6 +46,13 @@ from tcstation.storage.config import (
     mask_secret,
     prepare_data_dir,
 )
+from tcstation.storage.layout import (
+    DERIVED_KEY,
+    RUNS_KEY,
+    derived_container,
+    ensure_layout,
+    runs_container,
+)
 from tcstation.storage.lookup import RunLookupError, resolve_run
 from tcstation.storage.replay import ReplayOutcome, ReplayResult, replay_pending
 from tcstation.storage.server import LocalTiledServer, ensure_local_server
@@ -54,6 +66,8 @@ from tcstation.storage.writer import (
 )
 
 __all__ = [
+    "DERIVED_KEY",
+    "RUNS_KEY",
     "DocumentSpool",
     "LiveTiledWriter",
     "LocalTiledServer",
@@ -65,6 +79,9 @@ __all__ = [
     "StorageConfig",
     "StorageConfigError",
     "StorageSession",
+    "connect_runs",
+    "derived_container",
+    "ensure_layout",
     "find_runs",
     "latest_run",
     "load_or_create_api_key",
@@ -74,6 +91,7 @@ __all__ = [
     "replay_pending",
     "resolve_run",
     "run_by_uid",
+    "runs_container",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,12 +139,22 @@ class StorageSession:
 
     @property
     def client(self) -> Container:
-        """A Tiled client for reading (connected on first use)."""
+        """A Tiled client of the catalog root, laid out (connected on first use)."""
         if self.uri is None:
             raise RuntimeError(f"no Tiled server in this session; see {self.config.log_dir}")
         if self._client is None:
-            self._client = connect(self.uri, self._api_key)
+            self._client = ensure_layout(connect(self.uri, self._api_key))
         return self._client
+
+    @property
+    def runs(self) -> Container:
+        """The container of runs (``CatalogOfBlueskyRuns``: ``runs[-1]``, ``runs[scan_id]``)."""
+        return runs_container(self.client)
+
+    @property
+    def derived(self) -> Container:
+        """The container of derived tables (each names its run in ``metadata["raw_run"]``)."""
+        return derived_container(self.client)
 
     def callbacks(self) -> list[Callable[[str, Document], None]]:
         """The callbacks to subscribe to a RunEngine (one: the spooling Tiled writer)."""
@@ -203,10 +231,18 @@ def open_storage(config: StorageConfig | None = None, *, strict: bool = False,
         uri, api_key = config.tiled_uri, config.api_key
 
     def connect_writer() -> Container:
-        return connect(uri, api_key)
+        return connect_runs(uri, api_key)
 
     writer = LiveTiledWriter(spool, connect_writer, uri, batch_size=batch_size, max_lag=max_lag)
     return StorageSession(config, uri, api_key, spool, writer, server)
+
+
+def connect_runs(uri: str, api_key: str) -> Container:
+    """The runs container of the Tiled at ``uri``, its layout created if missing.
+
+    What the writer and replay write into: a ``CatalogOfBlueskyRuns`` client.
+    """
+    return runs_container(ensure_layout(connect(uri, api_key)))
 
 
 def find_runs(client: Container, plan_name: str | None = None,
@@ -216,7 +252,7 @@ def find_runs(client: Container, plan_name: str | None = None,
     Parameters
     ----------
     client
-        A Tiled client (e.g. ``StorageSession.client``).
+        The container of runs (e.g. ``StorageSession.runs``).
     plan_name
         ``start["plan_name"]``, e.g. ``"count"``.
     **start_metadata

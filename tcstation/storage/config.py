@@ -24,8 +24,12 @@ Layout of the data directory::
 
     DATA_DIR/.gitignore          "*": nothing in here is ever committed
     DATA_DIR/tiled_api_key       the local server's key, mode 0600
-    DATA_DIR/tiled/              catalog.db, tables.sqlite (WAL), data/
-    DATA_DIR/tiled_server.json   address and pid of the running local server
+    DATA_DIR/tiled/              catalog.db, tables.sqlite (WAL), data/, served_from
+                                 (where the asset locations were written: a moved
+                                 directory is re-rooted at the server's start)
+    DATA_DIR/tiled_server.json   address, pid and data directory of the running local server
+    DATA_DIR/run_engine_md/      RE.md (bluesky's PersistentDict), and its .lock
+    DATA_DIR/scan_id             the last scan id handed out (tcstation.storage.run_metadata)
     DATA_DIR/logs/               the local server's log
     DATA_DIR/spool/              one JSON-lines file per run not yet in Tiled
     DATA_DIR/spool/done/         runs confirmed complete in Tiled

@@ -1,9 +1,10 @@
 """Find one run in a container of runs from what a user types: ``latest``, a scan id, a uid.
 
-:func:`resolve_run` takes the container as an argument (the catalog root today, a
-``CatalogOfBlueskyRuns`` container tomorrow) and uses only Tiled searches and sorting on
-the start document, never the container's own indexing, so it works wherever the runs
-live and ignores nodes that are not runs (they have no start document).
+:func:`resolve_run` takes the container as an argument (the station's ``raw``, a
+``CatalogOfBlueskyRuns``: ``StorageSession.runs``) and uses only Tiled searches and
+sorting on the start document, never the container's own indexing, so it works wherever
+the runs live (an older catalog's root too) and ignores nodes that are not runs (they have
+no start document).
 """
 
 from __future__ import annotations

@@ -16,6 +16,13 @@ because a PostgreSQL URI may carry a password.
 
 At most one local server runs per data directory: its address and pid are kept
 in ``DATA_DIR/tiled_server.json`` and a second session reuses it.
+
+Before it serves, the launcher puts the catalog in the station's layout
+(:mod:`tcstation.storage.layout`: runs an older version kept at the root are moved
+under ``raw``) and re-roots it when the data directory was moved or copied: the
+catalog keeps absolute asset locations (``sqlite://localhost//DIR/tiled/tables.sqlite``,
+``file://localhost/DIR/tiled/data/...``), and ``DATA_DIR/tiled/served_from`` records the
+directory they were written under, so a copy's locations are rewritten to its own.
 """
 
 from __future__ import annotations
@@ -101,6 +108,9 @@ def running_server_uri(config: StorageConfig, api_key: str) -> str | None:
     uri, pid = state.get("uri"), state.get("pid")
     if not isinstance(uri, str) or not isinstance(pid, int) or not process_exists(pid):
         return None
+    if state.get("data_dir") != str(config.data_dir):
+        # A copy of a data directory carries the original's state file (and key).
+        return None
     return uri if key_is_accepted(uri, api_key) else None
 
 
@@ -171,7 +181,8 @@ class LocalTiledServer:
             self.stop()
             raise
         self.config.server_state_file.write_text(
-            json.dumps({"uri": self.uri, "pid": self.process.pid}) + "\n")
+            json.dumps({"uri": self.uri, "pid": self.process.pid,
+                        "data_dir": str(self.config.data_dir)}) + "\n")
         logger.info("local Tiled server on %s (key %s, log %s)", self.uri,
                     mask_secret(self.api_key), self.log_path)
         return self
@@ -276,6 +287,64 @@ def sqlite_catalog_exists(catalog_uri: str) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
+SERVED_FROM_FILENAME = "served_from"
+"""In ``DATA_DIR/tiled``: the tiled directory the catalog's asset locations were written under."""
+
+
+def _asset_path_prefixes(tiled_dir: Path) -> tuple[str, ...]:
+    """How the catalog writes a location under ``tiled_dir``: as a file and as SQLite."""
+    return (f"file://localhost{tiled_dir}/", f"sqlite://localhost/{tiled_dir}/")
+
+
+def _inferred_old_tiled_dir(connection: sqlite3.Connection) -> Path | None:
+    """For a catalog written before ``served_from`` existed: where its tables file was."""
+    row = connection.execute("SELECT data_uri FROM assets WHERE data_uri LIKE 'sqlite://%' "
+                             "AND data_uri LIKE '%/tables.sqlite' LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return Path(row[0].removeprefix("sqlite://localhost/")).parent
+
+
+def reroot_assets(config: StorageConfig) -> int:
+    """Rewrite asset locations written under another data directory to this one's.
+
+    Only for the data directory's own SQLite catalog (a shared PostgreSQL catalog is
+    not the directory's to rewrite). Locations outside the old tiled directory are
+    left as they are.
+
+    Returns
+    -------
+    int
+        How many asset locations were rewritten.
+    """
+    if config.local_catalog_uri != f"sqlite:///{config.tiled_dir / 'catalog.db'}":
+        return 0
+    marker = config.tiled_dir / SERVED_FROM_FILENAME
+    rewritten = 0
+    if sqlite_catalog_exists(config.local_catalog_uri):
+        connection = sqlite3.connect(config.local_catalog_uri.removeprefix("sqlite:///"))
+        try:
+            old = Path(marker.read_text().strip()) if marker.exists() else None
+            old = old or _inferred_old_tiled_dir(connection)
+            if old is not None and old != config.tiled_dir:
+                with connection:
+                    for old_prefix, new_prefix in zip(_asset_path_prefixes(old),
+                                                      _asset_path_prefixes(config.tiled_dir),
+                                                      strict=True):
+                        rewritten += connection.execute(
+                            "UPDATE assets SET data_uri = :new || substr(data_uri, :length + 1) "
+                            "WHERE substr(data_uri, 1, :length) = :old",
+                            {"new": new_prefix, "old": old_prefix, "length": len(old_prefix)},
+                        ).rowcount
+                logger.warning("the data directory was moved from %s: %d asset location(s) "
+                               "of the catalog now point under %s", old.parent, rewritten,
+                               config.data_dir)
+        finally:
+            connection.close()
+    marker.write_text(f"{config.tiled_dir}\n")
+    return rewritten
+
+
 def serve(config: StorageConfig, port: int) -> None:
     """Build the Tiled application for the data directory and serve it (blocks until SIGTERM)."""
     import uvicorn
@@ -283,17 +352,21 @@ def serve(config: StorageConfig, port: int) -> None:
     from tiled.config import Authentication
     from tiled.server.app import build_app
 
+    from tcstation.storage.layout import migrate_root_runs
+
     api_key = load_or_create_api_key(config)
     (config.tiled_dir / "data").mkdir(parents=True, exist_ok=True)
     if config.local_tabular_uri.startswith("sqlite:///"):
         use_write_ahead_log(Path(config.local_tabular_uri.removeprefix("sqlite:///")))
     catalog_uri = config.local_catalog_uri
+    reroot_assets(config)
     # Initialising runs `tiled catalog init` in a subprocess (3 s); a restart skips it.
     catalog = catalog_from_uri(
         catalog_uri,
         writable_storage=[config.tiled_dir / "data", config.local_tabular_uri],
         init_if_not_exists=not sqlite_catalog_exists(catalog_uri),
     )
+    migrate_root_runs(catalog_uri)
     app = build_app(catalog, Authentication(single_user_api_key=api_key))
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="info")
 

@@ -527,8 +527,8 @@ class RecentRuns:
     Parameters
     ----------
     connect : callable
-        Returns a Tiled client of the station's catalog (called on first use, again after
-        an error).
+        Returns a Tiled client of the station's catalog root (called on first use, again
+        after an error); the runs are in its ``raw`` container, their Tc tables in ``derived``.
     """
 
     def __init__(self, connect: Callable[[], Any], cache_seconds: float = 5.0):
@@ -548,6 +548,7 @@ class RecentRuns:
     def recent(self, count: int = 10) -> list[dict]:
         """The ``count`` newest runs: uid, scan id, plan, sample, time, exit status, Tc table."""
         from tcstation.report import stored_tc_table
+        from tcstation.storage.layout import LayoutError, runs_container
         from tcstation.storage.lookup import newest_runs
 
         with self._lock:
@@ -556,7 +557,9 @@ class RecentRuns:
                 if listed_count == count and time.monotonic() - listed_at < self.cache_seconds:
                     return listed
             try:
-                runs = newest_runs(self.client, count)
+                runs = newest_runs(runs_container(self.client), count)
+            except LayoutError:
+                runs = []  # a catalog no session has written to yet
             except Exception:
                 self._client = None
                 raise
@@ -581,10 +584,11 @@ class RecentRuns:
 
     def run(self, uid: str):
         """The run whose uid (or unique prefix) is ``uid`` (RunLookupError otherwise)."""
+        from tcstation.storage.layout import runs_container
         from tcstation.storage.lookup import resolve_run
 
         with self._lock:
-            return resolve_run(self.client, uid)
+            return resolve_run(runs_container(self.client), uid)
 
 
 class SampleLedgerPlaceholder:

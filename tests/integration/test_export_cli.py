@@ -23,8 +23,7 @@ from bluesky_tiled_plugins import TiledWriter
 from event_model import compose_run
 from ophyd.sim import det
 
-from tcstation.storage import LocalTiledServer, StorageConfig
-from tcstation.storage.tiled import connect
+from tcstation.storage import LocalTiledServer, StorageConfig, connect_runs
 
 pytestmark = pytest.mark.integration
 TCSTATION = str(Path(sys.executable).with_name("tcstation"))
@@ -49,7 +48,7 @@ def _write_twin(writer: TiledWriter, uid: str, when: float) -> None:
 def stored(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tcstation-data")
     server = LocalTiledServer(StorageConfig(data_dir=data_dir)).start()
-    writer = TiledWriter(connect(server.uri, server.api_key))
+    writer = TiledWriter(connect_runs(server.uri, server.api_key))
     for age, uid in zip((2000.0, 1000.0), TWINS, strict=True):
         _write_twin(writer, uid, time.time() - age)
     run_engine = RunEngine({})

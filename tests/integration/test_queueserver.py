@@ -22,14 +22,14 @@ from bluesky_queueserver_api import BPlan
 from bluesky_queueserver_api.zmq import REManagerAPI
 from ramp_sampling import ONSET_SPACING, assert_curve_sampling, assert_detection_margin
 from stream_followers import Follower, documents, wait_until_following
+from tiled.client import from_uri
 
 from tcstation.ioc_sim.sample import SampleModel
 from tcstation.queueserver import ensure_redis, re_manager_command, redis_answers
 from tcstation.report import read_run
-from tcstation.session import TRANSITIONS_KEY_PREFIX
 from tcstation.storage.config import StorageConfig
+from tcstation.storage.layout import DERIVED_KEY, RUNS_KEY, transitions_key
 from tcstation.storage.server import LocalTiledServer, free_tcp_port
-from tcstation.storage.tiled import connect
 
 pytestmark = pytest.mark.integration
 
@@ -170,11 +170,17 @@ def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_s
     assert "%|" not in log_path.read_text(), "progress bars in the worker's output"
     (uid,) = result["run_uids"]
 
-    client = connect(tiled_server.uri, tiled_server.api_key)
+    # The worker's session laid the (here external) Tiled out: runs in RUNS_KEY, the Tc
+    # table in DERIVED_KEY. Read as an outside client would, with tiled's own from_uri.
+    root = from_uri(tiled_server.uri, api_key=tiled_server.api_key)
+    assert set(root) == {RUNS_KEY, DERIVED_KEY}
+    runs, derived = root[RUNS_KEY], root[DERIVED_KEY]
     deadline = time.monotonic() + 60.0
-    while TRANSITIONS_KEY_PREFIX + uid not in client and time.monotonic() < deadline:
+    while transitions_key(uid) not in derived and time.monotonic() < deadline:
         time.sleep(0.5)
-    run = client[uid]
+    run = runs[-1]
+    assert run.metadata["start"]["uid"] == uid
+    assert runs[run.metadata["start"]["scan_id"]].metadata["start"]["uid"] == uid
     assert run.metadata["start"]["plan_name"] == "transport_ramp"
     assert run.metadata["stop"]["exit_status"] == "success"
     truth = SampleModel("mg_mgo")
@@ -183,7 +189,8 @@ def test_queued_transport_ramp_lands_in_tiled_with_its_tc_table(manager, tiled_s
     assert_curve_sampling(columns["temperature"], columns["bias"], BIASES,
                           spacing_needed=ONSET_SPACING, onsets=expected)
     assert_detection_margin(columns["temperature"], columns["bias"], columns["signal"], BIASES)
-    table = client[TRANSITIONS_KEY_PREFIX + uid].read()
+    assert derived[transitions_key(uid)].metadata["raw_run"] == uid
+    table = derived[transitions_key(uid)].read()
     assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
     for bias, onset in zip(BIASES, table["onset"], strict=True):
         assert onset == pytest.approx(expected[bias], abs=0.3), f"{bias} A"

@@ -13,8 +13,10 @@ from tcstation.analysis.export import read_csv
 from tcstation.ioc_sim.sample import SampleModel
 from tcstation.plans.ramps import transport_ramp
 from tcstation.report import export_main, read_run, report
-from tcstation.session import TRANSITIONS_KEY_PREFIX, open_session
+from tcstation.session import open_session
 from tcstation.storage import run_by_uid
+from tcstation.storage.layout import transitions_key
+from tcstation.storage.run_metadata import ScanIdCounter
 
 pytestmark = pytest.mark.integration
 ONSET_LINE = re.compile(r"\s*(?P<bias>[\d.]+) mA: onset (?P<onset>[\d.]+) \+- (?P<error>[\d.]+) K")
@@ -53,7 +55,7 @@ def ramp_uid(session):
 def test_live_tc_table_is_stored_in_tiled_beside_the_raw_run(session, ramp_uid):
     start, live_rows = session.tc_tables[ramp_uid]
     assert [row["bias"] for row in live_rows] == pytest.approx(BIASES, abs=1e-3)
-    stored = session.storage.client[TRANSITIONS_KEY_PREFIX + ramp_uid]
+    stored = session.storage.derived[transitions_key(ramp_uid)]
     assert stored.metadata["raw_run"] == ramp_uid
     table = stored.read()
     assert list(table["bias"]) == pytest.approx(BIASES, abs=1e-3)
@@ -67,8 +69,8 @@ def test_live_tc_table_is_stored_in_tiled_beside_the_raw_run(session, ramp_uid):
 
 
 def test_onsets_from_tiled_agree_with_the_simulator_truth(session, ramp_uid, tmp_path):
-    text, figures = report(session.storage.client, ramp_uid, tmp_path)
-    run = read_run(run_by_uid(session.storage.client, ramp_uid))
+    text, figures = report(session.storage.runs, ramp_uid, tmp_path)
+    run = read_run(run_by_uid(session.storage.runs, ramp_uid))
     truth = SampleModel("mg_mgo")
     expected = {bias: truth.true_onsets(bias_current=bias)["dudi_onset"] for bias in BIASES}
     assert_curve_sampling(run.columns["temperature"], run.columns["bias"], BIASES,
@@ -94,7 +96,7 @@ def test_export_csv_and_nexus_round_trip(session, ramp_uid, tmp_path, monkeypatc
     monkeypatch.setenv("TCSTATION_DATA_DIR", str(session.storage.config.data_dir))
     monkeypatch.setenv("TCSTATION_TILED_URI", session.storage.uri)
     monkeypatch.setenv("TCSTATION_TILED_API_KEY", session.storage._api_key)
-    run = read_run(run_by_uid(session.storage.client, ramp_uid))
+    run = read_run(run_by_uid(session.storage.runs, ramp_uid))
     assert export_main([ramp_uid[:8], "--format", "csv", "--output",
                         str(tmp_path / "r.csv")]) == 0
     table = read_csv(tmp_path / "r.csv")
@@ -128,3 +130,11 @@ def test_the_sample_ledger_holds_the_ramp_with_its_tc_table(session, ramp_uid):
     assert [row["bias"] for row in run["tc_table"]] == pytest.approx(BIASES, abs=1e-3)
     assert [row["onset"] for row in run["tc_table"]] == pytest.approx(
         [row["onset"] for row in live_rows])
+
+
+def test_the_session_counts_scan_ids_in_its_data_directory(session, ramp_uid):
+    scan_id = session.storage.runs[ramp_uid].metadata["start"]["scan_id"]
+    counter = session.RE.scan_id_source
+    assert isinstance(counter, ScanIdCounter)
+    assert counter.path.parent == session.storage.config.data_dir
+    assert counter.last() == scan_id == session.RE.md["scan_id"]

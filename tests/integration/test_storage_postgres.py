@@ -20,9 +20,16 @@ import pytest
 from bluesky import RunEngine
 from ophyd.sim import motor, noisy_det
 
-from tcstation.storage import LiveTiledWriter, LocalTiledServer, StorageConfig, read_stream
+from tcstation.storage import (
+    LiveTiledWriter,
+    LocalTiledServer,
+    StorageConfig,
+    connect_runs,
+    read_stream,
+)
+from tcstation.storage.layout import RUNS_KEY
 from tcstation.storage.spool import DocumentSpool
-from tcstation.storage.tiled import connect, stored_seq_nums
+from tcstation.storage.tiled import stored_seq_nums
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +92,8 @@ def test_a_run_reads_back_from_a_server_whose_catalog_is_postgresql(postgres_dat
     events: list[dict] = []
     with LocalTiledServer(config) as server:
         spool = DocumentSpool(config.spool_dir)
-        writer = LiveTiledWriter(spool, lambda: connect(server.uri, server.api_key), server.uri)
+        writer = LiveTiledWriter(spool, lambda: connect_runs(server.uri, server.api_key),
+                                 server.uri)
         run_engine = RunEngine({})
         run_engine.subscribe(writer)
         run_engine.subscribe(lambda name, doc: events.append(doc) if name == "event" else None)
@@ -93,7 +101,7 @@ def test_a_run_reads_back_from_a_server_whose_catalog_is_postgresql(postgres_dat
         (uid,) = run_engine(bp.scan([noisy_det], motor, 0.0, 2.0, 25))
         assert writer.close(timeout=30)
 
-        client = connect(server.uri, server.api_key)
+        client = connect_runs(server.uri, server.api_key)
         assert spool.is_done(uid)
         assert stored_seq_nums(client, uid, "primary") == tuple(range(1, 26))
         dataset = read_stream(client[uid])
@@ -101,3 +109,6 @@ def test_a_run_reads_back_from_a_server_whose_catalog_is_postgresql(postgres_dat
         assert list(dataset["motor"].values) == [doc["data"]["motor"] for doc in events]
     assert not (tmp_path / "pg-data" / "tiled" / "catalog.db").exists()
     assert asyncio.run(_fetch(catalog_uri, "SELECT count(*) FROM nodes WHERE key = $1", uid)) == 1
+    assert asyncio.run(_fetch(
+        catalog_uri, "SELECT parent.key FROM nodes AS run JOIN nodes AS parent "
+        "ON run.parent = parent.id WHERE run.key = $1", uid)) == RUNS_KEY

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import bluesky.plan_stubs as bps
 import bluesky.plans as bp
 import bluesky.preprocessors as bpp
+import pandas
 import pytest
 import tiled.client.utils
 from bluesky import RunEngine
+from bluesky_tiled_plugins import TiledWriter
+from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
+from bluesky_tiled_plugins.clients.catalog_of_bluesky_runs import CatalogOfBlueskyRuns
 from ophyd.sim import det, motor, noisy_det
 from polling import wait_for
+from tiled.client import from_uri
+from tiled.queries import Key
 
 from tcstation.cli import replay_main
 from tcstation.storage import (
@@ -20,14 +27,16 @@ from tcstation.storage import (
     LocalTiledServer,
     RunOutcome,
     StorageConfig,
+    connect_runs,
     find_runs,
     latest_run,
     open_storage,
     read_stream,
     run_by_uid,
 )
+from tcstation.storage.layout import DERIVED_KEY, RUNS_KEY, transitions_key
 from tcstation.storage.spool import DocumentSpool
-from tcstation.storage.tiled import connect, stored_seq_nums
+from tcstation.storage.tiled import stored_seq_nums
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +87,9 @@ def local_server(tmp_path_factory):
 @pytest.fixture
 def writer_and_client(local_server, tmp_path):
     spool = DocumentSpool(tmp_path / "spool")
-    writer = LiveTiledWriter(spool, lambda: connect(local_server.uri, local_server.api_key),
+    writer = LiveTiledWriter(spool, lambda: connect_runs(local_server.uri, local_server.api_key),
                              local_server.uri)
-    yield writer, connect(local_server.uri, local_server.api_key)
+    yield writer, connect_runs(local_server.uri, local_server.api_key)
     writer.close(timeout=30)
 
 
@@ -212,7 +221,7 @@ def test_open_storage_starts_a_server_a_second_session_reuses_it(tmp_path):
             second.subscribe(run_engine)
             (uid,) = run_engine(bp.count([det], num=5))
             assert second.writer.wait_until_idle(30)
-            assert len(read_stream(first.client[uid])["det"]) == 5
+            assert len(read_stream(first.runs[uid])["det"]) == 5
         assert first.server.running
     assert not first.server.running
     assert not config.server_state_file.exists()
@@ -236,8 +245,8 @@ def test_outage_mid_run_then_replay_puts_every_event_in_tiled_once(local_server,
     server = local_server
     use_data_dir(monkeypatch, server.config.data_dir)
     spool = DocumentSpool(server.config.spool_dir)
-    writer = LiveTiledWriter(spool, lambda: connect(server.uri, server.api_key), server.uri)
-    client = connect(server.uri, server.api_key)
+    writer = LiveTiledWriter(spool, lambda: connect_runs(server.uri, server.api_key), server.uri)
+    client = connect_runs(server.uri, server.api_key)
     run_engine = RunEngine({})
     run_engine.subscribe(writer)
     collector = EventCollector()
@@ -327,3 +336,48 @@ def test_replay_starts_a_server_and_completes_a_run_whose_session_died(tmp_path,
     summary = spool.summary(uid)
     assert summary.done and summary.has_stop and summary.event_count == 7
     assert list(spool.iter_documents(uid))[-1][1]["exit_status"] == "fail"
+
+
+def test_a_copied_data_directory_of_the_old_layout_reads_with_a_plain_client(tmp_path):
+    """Runs and a Tc table at the root (older tcstation), copied elsewhere, the original gone.
+
+    At its start on the copy, the local server re-roots the asset locations and moves the
+    old layout into raw and derived; an outside client then reads every run with tiled's
+    own ``from_uri`` and bluesky-tiled-plugins' idioms. Two server starts.
+    """
+    original = StorageConfig(data_dir=tmp_path / "original")
+    with LocalTiledServer(original) as server:
+        root = from_uri(server.uri, api_key=server.api_key)
+        old_writer = TiledWriter(root)  # what older versions did: runs at the root
+        run_engine = RunEngine({})
+        run_engine.subscribe(old_writer)
+        (old_uid,) = run_engine(bp.count([det], num=4), scan_id=1)
+        root.write_table(pandas.DataFrame({"bias": [0.0], "onset": [54.1]}),
+                         key=transitions_key(old_uid), metadata={"raw_run": old_uid})
+        new_engine = RunEngine({})
+        new_engine.subscribe(TiledWriter(connect_runs(server.uri, server.api_key)))
+        (new_uid,) = new_engine(bp.scan([det], motor, 0, 1, 3), scan_id=2)
+        assert set(root) == {old_uid, transitions_key(old_uid), RUNS_KEY, DERIVED_KEY}
+    copy = StorageConfig(data_dir=tmp_path / "archive" / "copy")
+    shutil.copytree(original.data_dir, copy.data_dir)
+    original.data_dir.rename(tmp_path / "original-gone")  # its absolute paths lead nowhere
+
+    with LocalTiledServer(copy) as server:
+        root = from_uri(server.uri, api_key=server.api_key)
+        assert set(root) == {RUNS_KEY, DERIVED_KEY}
+        runs = root[RUNS_KEY]
+        assert isinstance(runs, CatalogOfBlueskyRuns)
+        assert runs[-1].start["uid"] == new_uid and runs[-2].start["uid"] == old_uid
+        assert runs[1].start["uid"] == old_uid and runs[2].start["uid"] == new_uid
+        assert runs[old_uid[:8]].start["uid"] == old_uid
+        assert [run.start["uid"] for run in runs.search(Key("plan_name") == "scan").values()
+                ] == [new_uid]
+        lengths = {}
+        for uid, run in runs.items():
+            assert isinstance(run, BlueskyRunV3), uid
+            lengths[uid] = len(run.primary.read()["det"])
+        assert lengths == {old_uid: 4, new_uid: 3}
+        table = root[DERIVED_KEY][transitions_key(old_uid)]
+        assert table.metadata["raw_run"] == old_uid
+        assert list(table.read()["onset"]) == [54.1]
+        assert runs.v1[-1].table()["motor"].tolist() == [0.0, 0.5, 1.0]

@@ -2,7 +2,8 @@
 
 from types import SimpleNamespace
 
-from tcstation.session import TRANSITIONS_KEY_PREFIX, Session, store_transitions
+from tcstation.session import Session, store_transitions
+from tcstation.storage.layout import TRANSITIONS_KEY_PREFIX
 
 
 def _session(storage) -> Session:
@@ -39,7 +40,7 @@ def test_the_stored_tc_table_names_its_raw_run_and_units():
     rows = [{"bias": 0.0, "onset": 54.1, "onset_error": 0.02, "midpoint": 53.6,
              "midpoint_error": 0.01, "width": 1.1, "width_error": 0.03, "found": True,
              "reason": "transition", "step": 2e-3}]
-    store_transitions(SimpleNamespace(client=client), start, rows)
+    store_transitions(SimpleNamespace(derived=client), start, rows)
     ((frame, key, metadata),) = client.tables
     assert key == TRANSITIONS_KEY_PREFIX + "abc123"
     assert metadata["raw_run"] == "abc123"

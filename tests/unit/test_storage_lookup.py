@@ -2,8 +2,8 @@
 
 The runs are written by bluesky_tiled_plugins' TiledWriter, three from a RunEngine counting
 ophyd.sim's ``det`` and two composed with chosen uids (a shared prefix) and one scan id, both
-into the catalog root (beside a table that is not a run) and into a container with the
-CatalogOfBlueskyRuns spec, as the station will keep them.
+into the catalog root (beside a table that is not a run, as older versions kept them) and
+into a container with the CatalogOfBlueskyRuns spec, as the station keeps them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from tcstation.analysis.live import transition_table
 from tcstation.session import store_transitions
+from tcstation.storage.layout import derived_container, ensure_layout, runs_container
 from tcstation.web.app import Sources, create_app
 from tcstation.web.sources import RecentRuns
 from tests.unit.in_process_tiled import in_process_tiled
@@ -35,7 +36,7 @@ LOOPBACK = ("127.0.0.1", 50000)
 
 
 def write_run(client, scan_id: int, with_table: bool) -> str:
-    writer = TiledWriter(client)
+    writer = TiledWriter(runs_container(client))
     began = time.time() - 3000.0 + scan_id
     bundle = compose_run(time=began, metadata={**START, "scan_id": scan_id})
     writer("start", bundle.start_doc)
@@ -55,13 +56,15 @@ def write_run(client, scan_id: int, with_table: bool) -> str:
     if with_table:
         rows = transition_table("transport", {"temperature": temperature, "signal": dudi,
                                               "bias": bias})
-        store_transitions(SimpleNamespace(client=client), bundle.start_doc, rows)
+        store_transitions(SimpleNamespace(derived=derived_container(client)), bundle.start_doc,
+                          rows)
     return bundle.start_doc["uid"]
 
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     client = in_process_tiled(tmp_path_factory.mktemp("tiled"))
+    ensure_layout(client)
     older = write_run(client, 1, with_table=False)
     newer = write_run(client, 2, with_table=True)
     yield client, older, newer
