@@ -290,8 +290,13 @@ class StreamPublisher:
 
         self.publisher = Publisher(address)
         self.address = address
-        self._socket = self.publisher._socket
+        # An XPUB sends as the Publisher's PUB does, and also hands over the proxy's
+        # subscription: until that has arrived a PUB drops every message, so the first
+        # documents of a run started right after connecting could be lost on a busy machine.
+        self.publisher._socket.close(0)
+        self._socket = self.publisher._socket = self.publisher._context.socket(zmq.XPUB)
         self._socket.setsockopt(zmq.LINGER, PUBLISHER_LINGER_MS)
+        self._socket.connect(self.publisher.address)
         self._warned = False
 
     def __call__(self, name: str, doc: dict) -> None:
@@ -306,19 +311,14 @@ class StreamPublisher:
                 self._warned = True
 
     def wait_connected(self, timeout: float) -> bool:
-        """Wait until the socket has completed its handshake with the proxy.
+        """Wait until the proxy has subscribed: from then on no document is dropped.
 
         Only from the thread that owns the publisher, before any document is sent.
         """
-        monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        try:
-            if not monitor.poll(timeout * 1000):
-                return False
-            recv_monitor_message(monitor)
-            return True
-        finally:
-            self._socket.disable_monitor()
-            monitor.close(0)
+        if not self._socket.poll(timeout * 1000, zmq.POLLIN):
+            return False
+        self._socket.recv()  # the subscription message
+        return True
 
     def close(self) -> None:
         self.publisher.close()

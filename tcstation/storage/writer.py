@@ -383,6 +383,16 @@ class LiveTiledWriter:
                        "goes to the spool only (run `tcstation replay` once Tiled is back)",
                        run.uid[:8], type(error).__name__, error)
 
+    def _rewrite_from_spool(self, run: _RunProgress, lock: RunLock, why: str) -> None:
+        """Put the run into Tiled from its spooled documents (replacing a partial copy)."""
+        result = replay_run(self.spool, self._client_or_connect(), run.uid, lock=lock)
+        if result.outcome in (ReplayOutcome.WRITTEN, ReplayOutcome.REWRITTEN,
+                              ReplayOutcome.ALREADY_COMPLETE):
+            self._set_outcome(run, RunOutcome.WRITTEN)
+        else:
+            self._set_outcome(run, RunOutcome.PENDING,
+                              "; ".join(part for part in (why, result.detail) if part))
+
     def _finish(self, run: _RunProgress) -> None:
         with self._state:
             lock = self._locks.pop(run.uid)
@@ -394,15 +404,14 @@ class LiveTiledWriter:
                     self.spool.mark_done(run.uid)
                     self._set_outcome(run, RunOutcome.WRITTEN)
                 else:
-                    self._set_outcome(run, RunOutcome.PENDING,
-                                      f"Tiled holds the run as {state.value} after its stop")
+                    # E.g. a request the client retried on a loaded server, applied twice:
+                    # the spool holds the truth, so the run is written again from it now.
+                    logger.info("run %s: Tiled holds it as %s after its stop; writing it "
+                                "again from the spool", run.uid[:8], state.value)
+                    self._rewrite_from_spool(run, lock, f"Tiled held the run as {state.value} "
+                                             "after its stop")
             elif run.outcome is RunOutcome.DEFERRED:
-                result = replay_run(self.spool, self._client_or_connect(), run.uid, lock=lock)
-                if result.outcome in (ReplayOutcome.WRITTEN, ReplayOutcome.REWRITTEN,
-                                      ReplayOutcome.ALREADY_COMPLETE):
-                    self._set_outcome(run, RunOutcome.WRITTEN)
-                else:
-                    self._set_outcome(run, RunOutcome.PENDING, result.detail)
+                self._rewrite_from_spool(run, lock, "")
             else:
                 self._set_outcome(run, RunOutcome.PENDING)
         except Exception as error:  # checking failed: leave it to replay

@@ -49,7 +49,7 @@ def ledger_runs(station_factory, tmp_path_factory):
                                                         preparation="oxidised in air, 2 h"))
             (uids["second"],) = RE(bp.count([station.environment]))
             session.storage.writer.wait_until_idle(60.0)
-            client = session.storage.client
+            client = session.storage.runs
             starts = {name: run_by_uid(client, uids[name]).metadata["start"]
                       for name in ("mount_oxidised", "second")}
         finally:
