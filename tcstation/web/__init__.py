@@ -11,7 +11,11 @@ open page once or twice a second with Server-Sent Events:
   :class:`tcstation.analysis.live.LiveTransitions`);
 * the queue, through the RE manager's own API (bluesky-queueserver-api,
   :class:`tcstation.web.sources.QueueMonitor`);
-* recent runs and their Tc tables from Tiled (:class:`tcstation.web.sources.RecentRuns`).
+* recent runs and their Tc tables from Tiled (:class:`tcstation.web.sources.RecentRuns`);
+* the sample ledger of the data directory the sessions append to
+  (:class:`tcstation.web.sources.LedgerView` over :class:`tcstation.ledger.SampleLedger`):
+  every sample, a sample's history with flagged runs, and the mounted sample's warm-time
+  tolerance the station's warm time is held against.
 
 Reading needs no key on loopback; any queue action needs the page's API key, and serving
 beyond loopback needs ``--allow-remote`` and a key (then reading needs the key too).

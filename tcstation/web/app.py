@@ -15,7 +15,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tcstation.web.sources import QUEUE_ACTIONS, QueueActionError, SampleLedgerPlaceholder
+from tcstation.ledger import LedgerError
+from tcstation.web.sources import QUEUE_ACTIONS, QueueActionError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ DEFAULT_RATE = 2.0
 RATE_RANGE = (0.1, 20.0)
 RECENT_RUNS = 10
 EXPORT_FORMATS = {"csv": ".csv", "hdf5": ".h5"}
+NO_LEDGER = "no sample ledger on this page (started with --no-ledger)"
 
 
 class WebConfigError(ValueError):
@@ -81,7 +83,7 @@ class Sources:
     live: Any = None
     queue: Any = None
     runs: Any = None
-    ledger: Any = field(default_factory=SampleLedgerPlaceholder)
+    ledger: Any = None
     channel_renewal: Any = None
 
 
@@ -197,7 +199,7 @@ def create_app(sources: Sources, *, api_key: str | None = None, rate: float = DE
             return refused
         update = await asyncio.to_thread(broadcaster.build, False)
         update["actions_enabled"] = bool(api_key)
-        update["ledger_available"] = bool(getattr(sources.ledger, "available", False))
+        update["ledger_available"] = sources.ledger is not None
         return JSONResponse(json.loads(json.dumps(update, default=str)))
 
     async def run_points(request: Request) -> Response:
@@ -308,23 +310,35 @@ def create_app(sources: Sources, *, api_key: str | None = None, rate: float = DE
     async def samples(request: Request) -> Response:
         if (refused := refused_read(request)) is not None:
             return refused
-        # LEDGER HOOK: the sample ledger (tcstation.ledger) lists the samples here.
         ledger = sources.ledger
-        available = bool(getattr(ledger, "available", False))
-        listed = await asyncio.to_thread(ledger.samples) if available else []
+        if ledger is None:
+            return JSONResponse({"available": False, "path": None, "samples": [],
+                                 "error": NO_LEDGER})
+        try:
+            listed = await asyncio.to_thread(ledger.samples)
+        except OSError as error:
+            return JSONResponse({"available": True, "path": str(ledger.path), "samples": [],
+                                 "error": f"the sample ledger did not read: {error}"})
         return JSONResponse(json.loads(json.dumps(
-            {"available": available, "samples": listed}, default=str)))
+            {"available": True, "path": str(ledger.path), "samples": listed, "error": ""},
+            default=str)))
 
     async def sample_history(request: Request) -> Response:
         if (refused := refused_read(request)) is not None:
             return refused
-        # LEDGER HOOK: one sample's mounts, exposures and runs, in order.
         ledger = sources.ledger
-        if not getattr(ledger, "available", False):
-            return JSONResponse({"available": False, "history": []})
-        history = await asyncio.to_thread(ledger.history, request.path_params["sample_id"])
+        sample_id = request.path_params["sample_id"]
+        if ledger is None:
+            return JSONResponse({"error": NO_LEDGER}, status_code=404)
+        try:
+            history = await asyncio.to_thread(ledger.history, sample_id)
+        except LedgerError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        except OSError as error:
+            return JSONResponse({"error": f"the sample ledger did not read: {error}"},
+                                status_code=503)
         return JSONResponse(json.loads(json.dumps(
-            {"available": True, "history": history}, default=str)))
+            {"sample_id": sample_id, "history": history}, default=str)))
 
     async def queue_action(request: Request) -> Response:
         action = request.path_params["action"]

@@ -19,8 +19,8 @@ from tcstation.web.app import (
 API_KEY_VARIABLE = "TCSTATION_WEB_API_KEY"
 DEFAULT_PORT = 8060
 DEFAULT_WARM_LIMIT_MINUTES = 30.0
-"""Minutes a mounted sample may spend warm before the page raises it; the sample ledger
-(issue 18) will carry each sample's own tolerance (LEDGER HOOK)."""
+"""Minutes a mounted sample may spend warm before the page raises it, when the sample ledger
+has no mount or the mounted kind no tolerance of its own."""
 
 
 def web_parser() -> argparse.ArgumentParser:
@@ -65,9 +65,13 @@ def web_parser() -> argparse.ArgumentParser:
                              "operators: no exposure plans)")
     parser.add_argument("--warm-limit", type=float, default=DEFAULT_WARM_LIMIT_MINUTES,
                         metavar="MINUTES",
-                        help="minutes the sample may be warm before the page warns "
+                        help="minutes the sample may be warm before the page warns, when "
+                             "the sample ledger has no tolerance for the mounted sample "
                              "(default %(default)s; 0 = not checked)")
-    for part in ("station", "stream", "queue", "tiled"):
+    parser.add_argument("--data-dir", type=Path,
+                        help="the data directory whose sample ledger the page shows (default "
+                             "TCSTATION_DATA_DIR, as the session finds it)")
+    for part in ("station", "stream", "queue", "tiled", "ledger"):
         parser.add_argument(f"--no-{part}", action="store_true",
                             help=f"leave the {part} out of the page")
     return parser
@@ -109,7 +113,17 @@ def build_sources(args: argparse.Namespace) -> Sources:
     """The real sources the options ask for (each connects in the background)."""
     from tcstation.web.sources import LiveRun, QueueMonitor, RecentRuns, StationMonitor, load_ledger
 
-    sources = Sources(ledger=load_ledger())
+    sources = Sources()
+    if not args.no_ledger:
+        from tcstation.storage.config import StorageConfigError
+
+        if args.data_dir is not None and not args.data_dir.is_dir():
+            raise WebConfigError(f"--data-dir {args.data_dir} is not a directory")
+        try:
+            sources.ledger = load_ledger(None if args.data_dir is None
+                                         else args.data_dir.resolve())
+        except StorageConfigError as error:
+            raise WebConfigError(f"the sample ledger: {error}") from error
     if not args.no_station:
         from tcstation.devices.station import load_prefixes, station_prefixes
 
@@ -120,7 +134,8 @@ def build_sources(args: argparse.Namespace) -> Sources:
         # As a session does: a CA repeater (pyepics wants one) and channels renewed at
         # once when a restarted IOC's beacons arrive, so the page recovers within a second.
         sources.channel_renewal = start_channel_renewal()
-        sources.station = StationMonitor(prefixes, warm_limit=60.0 * args.warm_limit or None)
+        sources.station = StationMonitor(prefixes, warm_limit=60.0 * args.warm_limit or None,
+                                         ledger=sources.ledger)
     if not args.no_stream:
         sources.live = LiveRun()
         sources.live.follow(args.stream)

@@ -74,6 +74,17 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def warm_severity(warm_seconds: float | None, limit_seconds: float | None) -> str:
+    """``NO_ALARM``, ``MINOR`` (past :data:`WARM_WARNING_FRACTION` of the limit) or ``MAJOR``
+    (past the limit) for a warm time; ``NO_ALARM`` when either is unknown."""
+    warm, limit = _number(warm_seconds), _number(limit_seconds)
+    if warm is None or not limit:
+        return "NO_ALARM"
+    if warm > limit:
+        return "MAJOR"
+    return "MINOR" if warm > WARM_WARNING_FRACTION * limit else "NO_ALARM"
+
+
 def station_alarms(readings: Mapping[str, dict], warm_limit: float | None) -> list[dict]:
     """The alarms of a station snapshot, worst first.
 
@@ -111,15 +122,15 @@ def station_alarms(readings: Mapping[str, dict], warm_limit: float | None) -> li
                        "message": f"sample at {sample:.2f} K, within {LIMIT_APPROACH:g} K of "
                                   f"its limit {limit:.1f} K"})
     warm = _number(readings.get("warm_time", {}).get("value"))
-    if warm is not None and warm_limit:
-        if warm > warm_limit:
-            alarms.append({"severity": "MAJOR", "source": "warm_time",
-                           "message": f"warm for {warm / 60:.1f} min, longer than its "
-                                      f"{warm_limit / 60:.0f} min"})
-        elif warm > WARM_WARNING_FRACTION * warm_limit:
-            alarms.append({"severity": "MINOR", "source": "warm_time",
-                           "message": f"warm for {warm / 60:.1f} min of its "
-                                      f"{warm_limit / 60:.0f} min"})
+    severity = warm_severity(warm, warm_limit)
+    if severity == "MAJOR":
+        alarms.append({"severity": "MAJOR", "source": "warm_time",
+                       "message": f"warm for {warm / 60:.1f} min, longer than its "
+                                  f"{warm_limit / 60:.0f} min"})
+    elif severity == "MINOR":
+        alarms.append({"severity": "MINOR", "source": "warm_time",
+                       "message": f"warm for {warm / 60:.1f} min of its "
+                                  f"{warm_limit / 60:.0f} min"})
     order = {"INVALID": 0, "MAJOR": 1, "MINOR": 2}
     return sorted(alarms, key=lambda alarm: order.get(alarm["severity"], 3))
 
@@ -133,13 +144,18 @@ class StationMonitor:
         Each instrument's prefix (``tcstation.devices.station.station_prefixes`` or
         ``load_prefixes``).
     warm_limit : float or None
-        Seconds the mounted sample may spend warm; the page shows the warm time against it.
+        Seconds the mounted sample may spend warm when the ledger does not say
+        (``--warm-limit``; see :func:`warm_limit_for`).
+    ledger : LedgerView, optional
+        The sample ledger: the warm time is shown against the mounted sample's tolerance.
     """
 
-    def __init__(self, prefixes: Mapping[str, str], warm_limit: float | None = None):
+    def __init__(self, prefixes: Mapping[str, str], warm_limit: float | None = None,
+                 ledger: LedgerView | None = None):
         import epics
 
         self.warm_limit = warm_limit
+        self.ledger = ledger
         self.names = station_pv_names(prefixes)
         self.labels = {key: label for key, _, _, label in STATION_READINGS}
         # form="time": every monitor update carries the alarm severity and status.
@@ -165,8 +181,19 @@ class StationMonitor:
             return number, pv.units or ""
         return (value if value is None or isinstance(value, str | int) else str(value)), ""
 
+    def mounted_warm_limit(self, readings: Mapping[str, dict]) -> dict:
+        """The mounted sample's warm-time limit (:func:`warm_limit_for`) for these readings."""
+        mounted = None
+        if self.ledger is not None:
+            try:
+                mounted = self.ledger.mounted()
+            except Exception:  # an unreadable ledger: the page falls back to --warm-limit
+                logger.exception("reading the sample ledger %s failed", self.ledger.path)
+        return warm_limit_for(mounted, readings.get("sample", {}).get("value"), self.warm_limit)
+
     def snapshot(self) -> dict:
-        """``{"readings": {key: {...}}, "alarms": [...], "warm_limit": s}`` (cached values)."""
+        """``{"readings": {key: {...}}, "alarms": [...], "warm_limit": s, "warm_limit_source":
+        {...}}`` (cached values; the limit as :func:`warm_limit_for` finds it)."""
         readings = {}
         for key, pv in self.pvs.items():
             reading = {"label": self.labels[key], "pv": self.names[key],
@@ -181,8 +208,9 @@ class StationMonitor:
                 reading["severity"] = SEVERITIES[min(int(severity), 3)]
                 reading["status"] = str(pv.status or "")
             readings[key] = reading
-        return {"readings": readings, "alarms": station_alarms(readings, self.warm_limit),
-                "warm_limit": self.warm_limit}
+        limit = self.mounted_warm_limit(readings)
+        return {"readings": readings, "alarms": station_alarms(readings, limit["seconds"]),
+                "warm_limit": limit["seconds"], "warm_limit_source": limit}
 
     def close(self) -> None:
         for pv in self.pvs.values():
@@ -591,37 +619,115 @@ class RecentRuns:
             return resolve_run(runs_container(self.client), uid)
 
 
-class SampleLedgerPlaceholder:
-    """Where the sample ledger (issue 18, ``tcstation.ledger``, built elsewhere) plugs in.
+class LedgerView:
+    """The sample ledger as the page reads it, read again only when its file changed.
 
-    LEDGER HOOK: when ``tcstation.ledger.SampleLedger`` exists, :func:`load_ledger` returns
-    it and the page lists its samples and a sample's history; until then this placeholder
-    says the ledger is not there.
+    Parameters
+    ----------
+    ledger : tcstation.ledger.SampleLedger
+        The ledger file of the station's data directory (the one the sessions append to).
     """
 
-    available = False
+    def __init__(self, ledger):
+        self.ledger = ledger
+        self._lock = threading.Lock()
+        self._stamp: Any = object()
+        self._samples: list[dict] = []
+
+    @property
+    def path(self):
+        return self.ledger.path
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            status = self.ledger.path.stat()
+        except FileNotFoundError:
+            return None
+        return status.st_ino, status.st_size, status.st_mtime_ns
 
     def samples(self) -> list[dict]:
-        return []
+        """:meth:`tcstation.ledger.SampleLedger.samples`, cached until the file changes, each
+        with ``warm_severity`` (its latest warm time against its tolerance,
+        :func:`warm_severity`)."""
+        with self._lock:
+            # Stamped before reading: a line appended meanwhile is read again next time.
+            stamp = self._file_stamp()
+            if stamp != self._stamp:
+                self._samples = [
+                    {**sample, "warm_severity": warm_severity(sample.get("warm_seconds"),
+                                                              sample.get("warm_tolerance"))}
+                    for sample in self.ledger.samples()]
+                self._stamp = stamp
+            return [dict(sample) for sample in self._samples]
+
+    def mounted(self) -> dict | None:
+        """The summary of the sample the ledger last saw mounted, or None."""
+        return next((sample for sample in self.samples() if sample.get("current")), None)
 
     def history(self, sample_id: str) -> list[dict]:
-        return []
+        """:meth:`tcstation.ledger.SampleLedger.history` (LedgerError for an unknown id)."""
+        return self.ledger.history(sample_id)
 
 
-def load_ledger(path=None):
-    """The sample ledger if ``tcstation.ledger`` is installed, else the placeholder.
+def warm_limit_for(mounted: Mapping[str, Any] | None, station_kind: Any,
+                   fallback: float | None) -> dict:
+    """The warm time the mounted sample tolerates, and where the page has it from.
 
-    LEDGER HOOK: the ledger module is expected to offer ``SampleLedger(path)`` with
-    ``samples()`` and ``history(sample_id)``; adapt here if its API differs.
+    The ledger's current mount decides (its ``warm_tolerance``, the tolerance of its kind).
+    When the station reports another kind than that mount, the ledger has not seen the sample
+    yet (it was mounted without ``mount_sample``; the next run records it): the tolerance of
+    the station's kind is taken. ``fallback`` (``--warm-limit``) only when neither kind has
+    a tolerance or the ledger has no mount.
+
+    Parameters
+    ----------
+    mounted : mapping or None
+        The ledger's current sample (:meth:`LedgerView.mounted`).
+    station_kind : str or None
+        The sample kind the station's environment reports now.
+    fallback : float or None
+        Seconds; None: not checked.
+
+    Returns
+    -------
+    dict
+        ``{"seconds", "source" ("ledger", "kind" or "option"), "sample_id", "kind", "note"}``.
     """
-    try:
-        from tcstation.ledger import SampleLedger  # type: ignore[import-not-found]
-    except ImportError:
-        return SampleLedgerPlaceholder()
-    try:
-        ledger = SampleLedger(path) if path is not None else SampleLedger()
-    except Exception:
-        logger.exception("the sample ledger did not open; the page shows none")
-        return SampleLedgerPlaceholder()
-    ledger.available = True
-    return ledger
+    from tcstation.ledger import warm_tolerance
+
+    option = {"seconds": fallback, "source": "option", "sample_id": None, "kind": None}
+    if mounted is None:
+        return {**option, "note": "the sample ledger has no mount"}
+    kind = mounted.get("kind")
+    sample_id = mounted.get("sample_id")
+    if isinstance(station_kind, str) and station_kind and kind and station_kind != kind:
+        tolerance = warm_tolerance(station_kind)
+        note = (f"the station's sample is a {station_kind}, the ledger's last mount "
+                f"{sample_id} a {kind}: not in the ledger until its next run")
+        if tolerance is None:
+            return {**option, "kind": station_kind, "note": note}
+        return {"seconds": tolerance, "source": "kind", "sample_id": None,
+                "kind": station_kind, "note": note}
+    tolerance = mounted.get("warm_tolerance")
+    if tolerance is None and kind:
+        tolerance = warm_tolerance(kind)
+    if tolerance is None:
+        return {**option, "sample_id": sample_id, "kind": kind,
+                "note": f"{sample_id} ({kind or 'kind unknown'}) has no warm-time tolerance"}
+    return {"seconds": float(tolerance), "source": "ledger", "sample_id": sample_id,
+            "kind": kind, "note": ""}
+
+
+def load_ledger(data_dir=None) -> LedgerView:
+    """The sample ledger of ``data_dir``, or of ``TCSTATION_DATA_DIR`` as the session finds it.
+
+    Raises
+    ------
+    tcstation.storage.config.StorageConfigError
+        If the storage variables are wrong (the message names the variable).
+    """
+    from tcstation.ledger import SampleLedger, ledger_path
+
+    if data_dir is None:
+        return LedgerView(SampleLedger.from_environment())
+    return LedgerView(SampleLedger(ledger_path(data_dir)))

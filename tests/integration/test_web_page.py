@@ -4,7 +4,10 @@ The stack is the queueserver test's (test_queueserver.py's fixtures: the simulat
 120x, Redis, Tiled, the RE manager on the station's profile, the test run's document
 stream proxy); ``tcstation web`` runs as its own process on a free port, and Selenium drives
 the Debian ``chromium`` through ``/usr/bin/chromedriver`` (never a downloaded browser).
-Screenshots of the page go to docs/screenshots/.
+The page reads the sample ledger of the RE manager's data directory, the one its worker's
+session appends the ramp to. Screenshots of the page go to pytest's temporary directory, and
+to the directory ``TCSTATION_SCREENSHOTS`` names (relative to the repository:
+``TCSTATION_SCREENSHOTS=docs/screenshots`` regenerates the README's) when it is set.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPOSITORY = Path(__file__).resolve().parents[2]
+SCREENSHOTS_VARIABLE = "TCSTATION_SCREENSHOTS"
 KEY = "web-test-key"
 BIASES = [0.0, 0.2]
 START, STOP, RATE = 44.0, 62.0, 0.5
@@ -48,14 +52,16 @@ def chromium_binary() -> str | None:
 @pytest.fixture(scope="module")
 def web(manager, tiled_server, manager_addresses, tmp_path_factory):  # noqa: F811
     """``tcstation web`` on the stack, with the actions' key; its URL."""
-    api, ioc, _ = manager
+    api, ioc, manager_log = manager
     control, info = manager_addresses
     port = free_tcp_port()
     work = tmp_path_factory.mktemp("web")
+    # The manager's TCSTATION_DATA_DIR (test_queueserver.manager): its worker's session
+    # appends every run to the sample ledger there, and the page reads that ledger.
     environment = {**os.environ, "TCSTATION_WEB_API_KEY": KEY,
                    "TCSTATION_TILED_URI": tiled_server.uri,
                    "TCSTATION_TILED_API_KEY": tiled_server.api_key,
-                   "TCSTATION_DATA_DIR": str(work / "data")}
+                   "TCSTATION_DATA_DIR": str(manager_log.parent / "data")}
     environment.pop("TCSTATION_STATION_CONFIG", None)
     command = [sys.executable, "-m", "tcstation", "web", "--port", str(port),
                "--prefix", ioc.prefix, "--stream", StreamConfig.from_environment().out_address,
@@ -130,9 +136,20 @@ def sample_temperature(driver) -> float | None:
         return None
 
 
-def screenshot(driver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / name))
+@pytest.fixture(scope="module")
+def screenshot(tmp_path_factory):
+    """Save the page as NAME in the test's temporary directory (and in $TCSTATION_SCREENSHOTS)."""
+    directories = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get(SCREENSHOTS_VARIABLE, "").strip():
+        asked = Path(os.environ[SCREENSHOTS_VARIABLE].strip()).expanduser()
+        directories.append(asked if asked.is_absolute() else REPOSITORY / asked)
+
+    def save(driver, name: str) -> None:
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            assert driver.save_screenshot(str(directory / name)), directory / name
+
+    return save
 
 
 def test_the_page_shows_the_station_live(web, browser):
@@ -143,6 +160,11 @@ def test_the_page_shows_the_station_live(web, browser):
     assert _text(browser, "#reading-sample td.value") == "mg_mgo"
     assert "Mounted: mg_mgo" in _text(browser, "#warm")
     assert _elements(browser, "#alarms .alarm")
+    # No run yet: the ledger is empty and the warm time is held against --warm-limit.
+    wait_for(lambda: "no samples in the ledger yet" in _text(browser, "#samples-status"),
+             PAGE_TIMEOUT, "the page to read the empty sample ledger")
+    assert _elements(browser, "#warm")[0].get_attribute("data-limit-source") == "option"
+    assert "of 30.0 min (--warm-limit: the sample ledger has no mount)" in _text(browser, "#warm")
 
 
 def test_a_queue_action_without_the_key_is_refused(web, browser, manager):  # noqa: F811
@@ -166,7 +188,10 @@ def test_a_queue_action_without_the_key_is_refused(web, browser, manager):  # no
     assert api.status()["manager_state"] == "idle"
 
 
-def test_a_queued_ramp_runs_on_the_page_to_its_tc_table(web, browser, manager):  # noqa: F811
+def test_a_queued_ramp_runs_on_the_page_to_its_tc_table(web, browser, manager,  # noqa: F811
+                                                       screenshot):
+    from selenium.common.exceptions import StaleElementReferenceException
+
     api, _, log_path = manager
     browser.get(web)
     wait_for(lambda: _text(browser, "#connection") == "live", PAGE_TIMEOUT, "the live feed")
@@ -242,3 +267,43 @@ def test_a_queued_ramp_runs_on_the_page_to_its_tc_table(web, browser, manager): 
     assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG"), drawn.text[:300]
     browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "web-ramp-finished.png")
+
+    # The worker's session put the ramp in the sample ledger, on the sample it saw mounted.
+    def mounted_sample():
+        """(sample id, row text) of the mounted sample once it lists one run."""
+        for row in _elements(browser, "#samples tbody tr"):
+            try:
+                cells = [cell.text for cell in row.find_elements("css selector", "td")]
+                if "(mounted)" in cells[0] and cells[5] == "1":
+                    return row.get_attribute("data-sample-id"), " | ".join(cells)
+            except StaleElementReferenceException:  # the panel re-rendered meanwhile
+                return None
+        return None
+
+    sample_id, listed = wait_for(mounted_sample, PAGE_TIMEOUT,
+                                 "the ramp's sample in the ledger panel", poll=0.5)
+    assert sample_id.startswith("mg_mgo-") and "| mg_mgo |" in listed
+    assert "/ 12.0 min" in listed, listed
+
+    def history_with_tc_table():
+        try:
+            _elements(browser, f'#samples tr[data-sample-id="{sample_id}"]')[0].click()
+            for entry in _elements(browser, "#sample-history tbody > tr"):
+                if (entry.get_attribute("data-run-uid") == run_uid and len(
+                        entry.find_elements("css selector", "table.tc tbody tr")) == len(BIASES)):
+                    return entry.text
+        except (StaleElementReferenceException, IndexError):
+            return None
+        return None
+
+    entry = wait_for(history_with_tc_table, RUN_TIMEOUT,
+                     "the run with its Tc table in the sample's history", poll=1.0)
+    assert "transport_ramp" in entry and "success" in entry, entry
+    assert sample_id in _text(browser, "#sample-history-title")
+    assert not _elements(browser, "#sample-history tr.flagged")
+    # The station panel now holds the warm time against this sample's own tolerance.
+    wait_for(lambda: _elements(browser, "#warm")[0].get_attribute("data-limit-source")
+             == "ledger", PAGE_TIMEOUT, "the warm time against the ledger's tolerance")
+    assert f"of the 12.0 min {sample_id} tolerates" in _text(browser, "#warm")
+    browser.execute_script("document.getElementById('samples-panel').scrollIntoView()")
+    screenshot(browser, "web-samples.png")

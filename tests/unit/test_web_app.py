@@ -15,7 +15,6 @@ from tcstation.web.sources import (
     LiveRun,
     QueueActionError,
     QueueMonitor,
-    SampleLedgerPlaceholder,
     station_alarms,
 )
 
@@ -295,13 +294,6 @@ def test_a_manager_that_does_not_answer_is_shown_not_raised():
 
     state = QueueMonitor(Down()).poll()
     assert state["connected"] is False and "does not answer (timeout)" in state["error"]
-
-
-def test_the_ledger_place_is_marked_and_empty_without_the_ledger(app):
-    assert SampleLedgerPlaceholder().samples() == []
-    with TestClient(app, client=LOOPBACK) as client:
-        assert client.get("/api/samples").json() == {"available": False, "samples": []}
-        assert client.get("/api/samples/mg_mgo-1").json()["available"] is False
 
 
 def test_broadcaster_runs_without_sources():

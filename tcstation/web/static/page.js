@@ -4,7 +4,10 @@
 const COLOURS = ["#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037"];
 const run = { uid: null, points: [], tcTable: [], info: null };
 let lastRunsRefresh = 0;
+let lastSamplesRefresh = 0;
 let lastHistoryUid = null;
+let listedSamples = "";
+let selectedSample = null;
 
 function el(id) { return document.getElementById(id); }
 
@@ -55,8 +58,19 @@ function renderStation(station) {
   const sample = station.readings.sample || {};
   const warm = station.readings.warm_time || {};
   const limit = station.warm_limit;
-  el("warm").textContent = "Mounted: " + text(sample.value) + "; warm " + minutes(warm.value) +
-    (limit ? " of " + minutes(limit) : "");
+  const source = station.warm_limit_source || {};
+  let against = "";
+  if (source.source === "ledger") {
+    against = " of the " + minutes(limit) + " " + source.sample_id + " tolerates (sample ledger)";
+  } else if (source.source === "kind") {
+    against = " of the " + minutes(limit) + " a " + source.kind + " tolerates (" + source.note + ")";
+  } else {
+    against = (limit ? " of " + minutes(limit) + " (--warm-limit" : " (not checked") +
+      (source.note ? ": " + source.note : "") + ")";
+  }
+  const line = el("warm");
+  line.textContent = "Mounted: " + text(sample.value) + "; warm " + minutes(warm.value) + against;
+  line.dataset.limitSource = source.source || "";
 }
 
 function curveKey(bias) { return bias === null ? "signal" : (1000 * bias).toFixed(0) + " mA"; }
@@ -199,7 +213,11 @@ function renderQueue(queue) {
     history.appendChild(li);
   }
   const newest = (queue.history || [])[0];
-  if (newest && newest.item_uid !== lastHistoryUid) { lastHistoryUid = newest.item_uid; refreshRuns(); }
+  if (newest && newest.item_uid !== lastHistoryUid) {
+    lastHistoryUid = newest.item_uid;
+    refreshRuns();
+    refreshSamples();
+  }
 }
 
 async function refreshRuns() {
@@ -236,18 +254,100 @@ async function refreshRuns() {
   }
 }
 
+function utc(iso) { return iso ? iso.replace("T", " ").replace("+00:00", "") : "-"; }
+
 async function refreshSamples() {
-  // LEDGER HOOK: the ledger's samples, once tcstation.ledger exists.
+  lastSamplesRefresh = Date.now();
   const { body } = await fetchJson("/api/samples");
-  if (!body.available) return;
-  const list = document.createElement("ul");
-  for (const sample of body.samples) {
-    const li = document.createElement("li");
-    li.textContent = typeof sample === "string" ? sample : JSON.stringify(sample);
-    list.appendChild(li);
+  const listed = JSON.stringify(body);
+  if (listed !== listedSamples) { listedSamples = listed; renderSamples(body); }
+  if (selectedSample !== null) showHistory(selectedSample);
+}
+
+function renderSamples(body) {
+  el("samples-status").textContent = body.error ||
+    (body.samples.length ? "" : "no samples in the ledger yet (" + body.path + ")");
+  const tbody = el("samples").tBodies[0];
+  tbody.innerHTML = "";
+  for (const sample of body.samples.slice().reverse()) {
+    const tr = tbody.insertRow();
+    tr.dataset.sampleId = sample.sample_id;
+    tr.className = "sample" + (sample.current ? " current" : "") + (sample.flagged ? " flagged" : "") +
+      (sample.sample_id === selectedSample ? " selected" : "");
+    tr.title = "show " + sample.sample_id + "'s history";
+    tr.insertCell().textContent = sample.sample_id + (sample.current ? " (mounted)" : "");
+    tr.insertCell().textContent = sample.kind || "?";
+    tr.insertCell().textContent = utc(sample.mounted_iso);
+    const warm = tr.insertCell();
+    warm.className = "warm-time " + sample.warm_severity;
+    warm.textContent = minutes(sample.warm_seconds) + " / " +
+      (sample.warm_tolerance === null ? "any" : minutes(sample.warm_tolerance));
+    tr.insertCell().textContent = String(sample.exposures);
+    tr.insertCell().textContent = String(sample.runs);
+    const flag = tr.insertCell();
+    flag.className = sample.flagged ? "flag-count" : "";
+    flag.textContent = sample.flagged ? "\u2691 " + sample.flagged : "-";
+    tr.onclick = () => showHistory(sample.sample_id);
   }
-  el("samples").innerHTML = "";
-  el("samples").appendChild(list);
+}
+
+function warmPair(item) {
+  return minutes(item.warm_seconds_before) + " \u2192 " + minutes(item.warm_seconds_after);
+}
+
+async function showHistory(sampleId) {
+  selectedSample = sampleId;
+  for (const row of document.querySelectorAll("#samples tbody tr")) {
+    row.classList.toggle("selected", row.dataset.sampleId === sampleId);
+  }
+  const { status, body } = await fetchJson("/api/samples/" + encodeURIComponent(sampleId));
+  if (selectedSample !== sampleId) return;
+  const panel = el("sample-history-panel");
+  panel.hidden = false;
+  panel.dataset.sampleId = sampleId;
+  const tbody = el("sample-history").tBodies[0];
+  tbody.innerHTML = "";
+  if (status !== 200) { el("sample-history-title").textContent = body.error; return; }
+  const mount = body.history.find(item => item.entry === "mount") || {};
+  el("sample-history-title").textContent = "History of " + sampleId + ": " + (mount.kind || "?") +
+    (mount.preparation ? ", " + mount.preparation : "");
+  for (const item of body.history) {
+    const tr = tbody.insertRow();
+    tr.dataset.entry = item.entry;
+    tr.dataset.runUid = item.run_uid || "";
+    tr.className = "entry " + item.entry + (item.flag ? " flagged" : "");
+    tr.insertCell().textContent = utc(item.started_iso || item.time_iso);
+    tr.insertCell().textContent = item.entry === "exposure" && item.minutes ?
+      "exposure, " + text(item.minutes) + " min" : item.entry;
+    if (item.entry === "mount") {
+      const cell = tr.insertCell();
+      cell.colSpan = 4;
+      cell.textContent = (item.insert || "?") + " insert, " + (item.contacts || "?") + " contacts" +
+        (item.warm_tolerance ? ", tolerates " + minutes(item.warm_tolerance) + " warm" : "") +
+        (item.note ? " (" + item.note + ")" : "");
+      continue;
+    }
+    tr.insertCell().textContent = (item.plan_name || "?") + ", scan " + text(item.scan_id) + ", " +
+      String(item.run_uid || "").slice(0, 8);
+    tr.insertCell().textContent = warmPair(item);
+    tr.insertCell().textContent = item.exit_status || "?";
+    const tcCell = tr.insertCell();
+    if (item.tc_table && item.tc_table.length) {
+      const table = document.createElement("table");
+      table.className = "tc";
+      table.createTHead(); table.createTBody();
+      renderTcTable(table, item.tc_table);
+      tcCell.appendChild(table);
+    } else { tcCell.textContent = "-"; }
+    if (item.flag) {
+      const reason = tbody.insertRow();
+      reason.className = "flag-reason";
+      reason.dataset.runUid = item.run_uid || "";
+      const cell = reason.insertCell();
+      cell.colSpan = 6;
+      cell.textContent = "\u2691 flagged: " + item.flag;
+    }
+  }
 }
 
 async function queueAction(action, payload) {
@@ -270,6 +370,7 @@ function onUpdate(update) {
   renderQueue(update.queue);
   if (update.run) applyRun(update.run, false);
   if (Date.now() - lastRunsRefresh > 10000) refreshRuns();
+  if (Date.now() - lastSamplesRefresh > 5000) refreshSamples();
 }
 
 async function main() {
