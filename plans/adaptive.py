@@ -27,6 +27,16 @@ developing -> passed
     loaded machine, is not run in the RunEngine thread: at a speed-up every wall
     second there is that many seconds of ramp without a reading. The live Tc table
     runs it in its worker thread.)
+alongside
+    Once one curve is developing, every quiet curve is developing too (from that
+    temperature): the other biases' steps lie a few kelvin away, and a rise that
+    began inside a curve's fit window, or one seen at the slow rate's finer spacing,
+    may be gradual enough for the quadratic background to absorb it, so that
+    curve's own test never trips (seen on the simulated station under load: the
+    zero-bias curve never tripped, and the ramp went fast when the 400 mA one had
+    passed, inside the zero-bias transition). Such a curve is quiet again once its
+    newest ``normal_span`` kelvin change by at most three point-noise widths (no step
+    of its own), and passed like any other once it is flat after a rise.
 fast again
     The ramp is slow while any curve is developing and fast otherwise: it
     returns to fast as soon as the last developing curve has passed. The quiet
@@ -120,6 +130,9 @@ SLOWEST_RATE = 0.1
 CADENCE_READINGS = 8
 """Readings the cadence (minutes a reading: K between readings over the rate in force) is the
 median over."""
+ALONGSIDE_FLAT_SIGMA = 3.0
+"""A curve watched alongside another is quiet again once its newest ``normal_span`` change by
+at most this many point-noise widths (no step of its own)."""
 BIAS_RESOLUTION = 2e-3
 """A: readings whose biases round to the same multiple of this are one curve."""
 
@@ -219,6 +232,8 @@ class CurveState:
     """The newest ``normal_span``'s change as a share of the rise (while developing)."""
     false_alarms: list[float] = field(default_factory=list)
     """K where a developing step came to nothing."""
+    alongside: bool = False
+    """Developing because another curve is (:meth:`StepEvidenceRule._watch_alongside`)."""
 
 
 @dataclass(frozen=True)
@@ -338,11 +353,15 @@ class StepEvidenceRule:
         noise = point_noise(temperatures[since], values[since])
         noise = noise if math.isfinite(noise) else 0.0
         curve.change = change / rise if rise > 0 else math.inf
+        if curve.alongside and not change > ALONGSIDE_FLAT_SIGMA * noise:
+            # Watched alongside another curve and flat within its noise: no step of its own.
+            curve.state, curve.alongside, curve.evidence = "quiet", False, -math.inf
+            return
         if not change <= FLAT_FRACTION * rise:
             if latest >= curve.seen_at + self.give_up_kelvin and not rise >= (
                     MIN_STEP_SIGMA * noise):
                 curve.false_alarms.append(curve.seen_at)
-                curve.state, curve.watch_from = "quiet", latest
+                curve.state, curve.watch_from, curve.alongside = "quiet", latest, False
             return
         if rise >= MIN_STEP_SIGMA * noise:
             curve.passed.append((curve.seen_at, latest, rise))
@@ -352,6 +371,7 @@ class StepEvidenceRule:
             curve.state = "quiet"
         curve.watch_from = latest - self.normal_span
         curve.evidence = -math.inf
+        curve.alongside = False
 
     def __call__(self, data: dict) -> float | None:
         found = self._curve(data)
@@ -374,14 +394,17 @@ class StepEvidenceRule:
         else:
             self._watch_quiet(curve)
         developing = [bias for bias, state in self.curves.items() if state.state == "developing"]
+        if any(not self.curves[bias].alongside for bias in developing):
+            self._watch_alongside(temperature)
         wanted = self.slow_allowed if developing else self.fast_allowed
         if wanted == self.rate:
             return None
         self.rate = wanted
         self._readings_at_rate = 0
         if developing:
-            evidence = self.curves[developing[0]].evidence
-            reason = (f"{_label(developing[0], self.bias_field)}: a developing step, z "
+            strongest = max(developing, key=lambda bias: self.curves[bias].evidence)
+            evidence = self.curves[strongest].evidence
+            reason = (f"{_label(strongest, self.bias_field)}: a developing step, z "
                       f"{evidence:.1f} >= {self.threshold:g}")
             if before == curve.state == "developing" or wanted < self.slow:
                 reason += (f"; a reading every {60.0 * self._cadence():.3g} s: {wanted:.3g} "
@@ -400,6 +423,20 @@ class StepEvidenceRule:
         self.decisions.append(RateDecision(temperature, wanted, reason))
         logger.info("adaptive ramp: %g K/min at %.2f K: %s", wanted, temperature, reason)
         return wanted
+
+    def _watch_alongside(self, temperature: float) -> None:
+        """Every quiet curve is developing too once one is: the ramp stays slow until each is
+        flat over ``normal_span`` (or came to nothing within ``give_up_kelvin``).
+
+        A bias shifts a transition by a few kelvin, so the other curves' steps are near; a
+        curve whose rise began inside the fit window of its own quiet test, or at the
+        slow rate's finer spacing, may never reach the threshold there (the quadratic
+        background absorbs a gradual rise), and the ramp would be fast again through it.
+        """
+        for curve in self.curves.values():
+            if curve.state == "quiet" and curve.temperatures:
+                curve.state, curve.alongside = "developing", True
+                curve.seen_at = float(temperature)
 
     def _cadence(self) -> float:
         return float(np.median(self._steps)) if self._steps else math.nan

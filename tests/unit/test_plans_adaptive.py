@@ -150,3 +150,22 @@ def test_slow_rate_is_lowered_to_the_transition_spacing_when_readings_come_slowl
     assert rule.curves[0.4].passed, rule.decisions
     assert min(rates) == pytest.approx(0.25 / (4 * minutes_per_reading))
     assert rates[-1] == pytest.approx(1.5 / (4 * minutes_per_reading)), "fast again after it"
+
+
+def test_the_other_curves_are_watched_alongside_a_developing_one():
+    """Once the 400 mA curve develops, the 0 mA one is watched too; flat, it holds nothing."""
+    rng = np.random.default_rng(7)
+    rule = StepEvidenceRule("y", "T", bias_field="b", fast=5.0, slow=1.5, **UNCAPPED)
+    watched_alongside = False
+    rates = []
+    for temperature in np.arange(30.0, 60.0, 0.3):
+        for bias in (0.0, 0.4):
+            value = (curve(temperature, centre=40.0) if bias == 0.4 else 3e-3)
+            rule({"T": temperature, "y": value + NOISE * rng.standard_normal(), "b": bias})
+            watched_alongside |= rule.curves[0.0].alongside
+        rates.append((float(temperature), rule.rate))
+    assert watched_alongside, rule.decisions
+    ((first_seen, passed_at, _),) = rule.curves[0.4].passed
+    slow_at = [temperature for temperature, rate in rates if rate == 1.5]
+    assert slow_at and max(slow_at) <= passed_at + 1.0, rule.decisions
+    assert rule.curves[0.0].state == "quiet" and not rule.curves[0.0].passed, rule.decisions
