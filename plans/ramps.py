@@ -514,8 +514,9 @@ def adaptive_transport_ramp(
     StepEvidenceRule`): the ramp slows as soon as the likelihood-ratio z of a
     developing step (the newest points of a curve rising off the smooth background
     of the points before them, and steepening it) reaches ``threshold`` on any curve,
-    and returns to ``fast`` once every developing curve is flat again over the 3.5 K
-    the transition detector reads the normal level from. Each change of rate is
+    and returns to ``fast`` once every curve is flat again over the 3.5 K the
+    transition detector reads the normal level from (the other curves are watched
+    alongside the one that slowed it). Each change of rate is
     logged with its reason and kept in the rule's ``decisions``.
 
     Since 2026-12 (issue 16) the defaults are 5 and 1.5 K/min (were 1.5 and 0.3, with
