@@ -357,8 +357,9 @@ ADAPTIVE_SPEEDUP = 10.0
 takes is that many simulated seconds of ramp. At 60x, load 8 on two cores (a busy core and
 a second copy of the test beside it) put 2.2 to 2.7 K between the points of a curve at
 5 K/min (readings 13 to 16 simulated s apart) and the test failed its spacing condition;
-at 20x, load 11 gave 0.9 to 1.5 K and 9 points below the rise. At 10x the ramp takes
-about 80 wall s (the conditions below print what it got)."""
+at 20x, load 11 gave 0.9 to 1.5 K and 9 points below the rise. At 10x load 7 to 11 gave
+0.35 to 0.6 K and 21 points or more, the ramp 37 to 77 wall s (the conditions below print
+what it got)."""
 ADAPTIVE_LATEST_FAST_SPACING = 1.6
 """K per curve at the fast rate beyond which this check cannot hold the rule to slowing
 before the 400 mA onset: the 400 mA dU/dI rises 17 noise widths above its plateau by 44 K
