@@ -67,6 +67,7 @@ class Benchmark:
 BENCHMARKS = (
     Benchmark("station_overhead", quick_arguments=["--quick"]),
     Benchmark("helium_budget", quick_arguments=["--quick"]),
+    Benchmark("adaptive_ramp", quick_arguments=["--quick"]),
     Benchmark("sim_speed", quick_arguments=["--quick"]),
     Benchmark("ioc_cpu", arguments=["--seconds", "10"], quick_arguments=["--seconds", "5"]),
     Benchmark("tiled_write_read", quick_arguments=["--events", "100", "--points", "8"]),

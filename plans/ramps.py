@@ -22,7 +22,12 @@ from tcstation.analysis.transitions import DEFAULT_CRITERIA
 from tcstation.devices import sr830_tables
 from tcstation.devices.station import Station
 from tcstation.plans import validation
-from tcstation.plans.adaptive import TransitionSlowdown
+from tcstation.plans.adaptive import (
+    ADAPTIVE_FAST_RATE,
+    ADAPTIVE_SLOW_RATE,
+    DEVELOPING_STEP_THRESHOLD,
+    StepEvidenceRule,
+)
 from tcstation.plans.safety import station_safety_wrapper
 
 DEFAULT_BIASES = (0.0, 0.2, 0.3, 0.4)
@@ -296,9 +301,13 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
                          biases: Sequence[float], contacts: str, excitation: float,
                          frequency: float, md: dict | None, *,
                          rate_rule: RateRule | None = None, observer: Observer | None = None,
-                         plan_name: str = "transport_ramp", extra_args: dict | None = None
-                         ) -> Generator:
-    """The transport ramp with optional live rate rule and reading observer."""
+                         plan_name: str = "transport_ramp", extra_args: dict | None = None,
+                         spacing_rate: float | None = None) -> Generator:
+    """The transport ramp with optional live rate rule and reading observer.
+
+    ``spacing_rate`` (K/min, default ``rate``) is the rate whose point spacing is checked
+    against what the analysis needs: an adaptive ramp's rate through a transition.
+    """
     md = validation.metadata(md)
     rate = validation.ramp_rate(rate)
     limit = float(station.cryostat.sample_temperature_limit.get())
@@ -317,7 +326,8 @@ def build_transport_ramp(station: Station, start: float, stop: float, rate: floa
             yield from bps.mv(station.bias_source, bias)
             yield from _read(station, detectors, rate_rule, observer)
 
-    spacing = expected_spacing(station, station.transport, rate, len(biases))
+    spacing = expected_spacing(station, station.transport,
+                               rate if spacing_rate is None else spacing_rate, len(biases))
     check_spacing(spacing)
     configure = configure_transport(station, contacts, excitation, frequency)
     return (yield from heating_run(station, plan_name, "transport", configure, start, stop, rate,
@@ -489,19 +499,30 @@ def adaptive_transport_ramp(
     station: Station,
     start: float = 4.5,
     stop: float = 70.0,
-    fast: float = 1.5,
-    slow: float = 0.3,
+    fast: float = ADAPTIVE_FAST_RATE,
+    slow: float = ADAPTIVE_SLOW_RATE,
     biases: Sequence[float] = DEFAULT_BIASES,
     contacts: str = "surface",
     excitation: float = TRANSPORT_EXCITATION,
     frequency: float = TRANSPORT_FREQUENCY,
     md: dict | None = None,
+    threshold: float = DEVELOPING_STEP_THRESHOLD,
 ) -> Generator:
-    """A transport ramp that slows from ``fast`` to ``slow`` where dU/dI changes.
+    """A transport ramp at ``fast`` where dU/dI is smooth, at ``slow`` through a transition.
 
-    The zero-bias dU/dI is watched as it comes in; where its slope against
-    temperature departs from the baseline (a transition) the ramp slows, and it
-    speeds up again once the curve is flat (see :mod:`tcstation.plans.adaptive`).
+    Every bias curve is watched as it comes in (:class:`tcstation.plans.adaptive.
+    StepEvidenceRule`): the ramp slows as soon as the likelihood-ratio z of a
+    developing step (the newest points of a curve rising off the smooth background
+    of the points before them, and steepening it) reaches ``threshold`` on any curve,
+    and returns to ``fast`` once every curve is flat again over the 3.5 K the
+    transition detector reads the normal level from (the other curves are watched
+    alongside the one that slowed it). Each change of rate is
+    logged with its reason and kept in the rule's ``decisions``.
+
+    Since 2026-12 (issue 16) the defaults are 5 and 1.5 K/min (were 1.5 and 0.3, with
+    a rule that decided from a fixed point count in a 2 K window and never slowed a
+    four-bias ramp at 1.5 K/min); positional and keyword calls of the old signature
+    keep working.
 
     Parameters
     ----------
@@ -509,10 +530,14 @@ def adaptive_transport_ramp(
         The station's devices.
     start, stop : float
         Temperatures (K) of the ramp, 4.2 <= start < stop <= 1 K below the sample's limit.
-    fast, slow : float
-        Ramp rates (K/min) away from and near a transition, 0.1 to 5, slow < fast.
+    fast : float
+        Ramp rate (K/min) where nothing changes, within the fast-segment policy
+        (:data:`tcstation.plans.validation.FAST_SEGMENT_RATE_RANGE`, 0.1 to 5).
+    slow : float
+        Ramp rate (K/min) through a transition, 0.1 to 5 and below ``fast``; the source
+        experiment's 1.5 by default, the rate the analysis's spacing is checked at.
     biases : sequence of float
-        dc bias currents (A) cycled at each step; must include 0.
+        dc bias currents (A) cycled at each step; every bias is its own watched curve.
     contacts : str
         "surface" or "core".
     excitation : float
@@ -521,20 +546,19 @@ def adaptive_transport_ramp(
         Lock-in reference frequency (Hz).
     md : dict, optional
         Metadata merged into the start document.
+    threshold : float
+        Developing-step z that slows the ramp, 3 to 20 (5: about 1e-3 false alarms a ramp
+        on white noise).
     """
     md = validation.metadata(md)
-    fast = validation.number_in_range("fast", fast, *validation.PLAN_RAMP_RATE_RANGE, "K/min")
-    slow = validation.number_in_range("slow", slow, *validation.PLAN_RAMP_RATE_RANGE, "K/min")
-    if slow >= fast:
-        raise validation.PlanArgumentError(f"slow = {slow:g} K/min must be below fast = "
-                                           f"{fast:g} K/min")
-    biases = validation.bias_currents(biases, float(station.bias_source.current_limit.get()))
-    rule = TransitionSlowdown(station.transport.dynamic_resistance.name,
-                              station.transport_temperature.temperature.name,
-                              bias_field=station.bias_source.measured_current.name,
-                              watch_bias=min(biases, key=abs),
-                              fast=fast, slow=slow)
+    fast, slow = validation.adaptive_rates(fast, slow)
+    threshold = validation.number_in_range("threshold", threshold, 3.0, 20.0)
+    rule = StepEvidenceRule(station.transport.dynamic_resistance.name,
+                            station.transport_temperature.temperature.name,
+                            bias_field=station.bias_source.measured_current.name,
+                            fast=fast, slow=slow, threshold=threshold)
     return (yield from build_transport_ramp(
         station, start, stop, fast, biases, contacts, excitation, frequency, md,
         rate_rule=rule, plan_name="adaptive_transport_ramp",
-        extra_args={"fast": fast, "slow": slow}))
+        extra_args={"fast": fast, "slow": slow, "threshold": threshold},
+        spacing_rate=slow))

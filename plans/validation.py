@@ -18,6 +18,18 @@ from tcstation.plans.policy import TARGET_MARGIN  # the guard trips closer to th
 PLAN_RAMP_RATE_RANGE = (0.1, 5.0)
 """K/min, policy: the source experiment heats at 1 to 1.5 K/min; 0.1 is the adaptive ramp's
 floor. The controller itself takes 0.1 to 100 K/min (``instruments.lakeshore336``)."""
+FAST_SEGMENT_RATE_RANGE = (0.1, 5.0)
+"""K/min, policy for the adaptive ramp's fast segments (where no curve shows a developing
+transition). Not wider than :data:`PLAN_RAMP_RATE_RANGE`: at 5 K/min the sample trails the
+stage by 1.7 K (thermal lag 20 s), which the lag-corrected temperature
+(``devices.derived.LagCorrectedTemperature``) takes out only as well as the lag is known (a
+10 % error in it is 0.17 K at 5 K/min, 0.05 K at 1.5), its rate fit over the last minute
+lags a change of rate (the lock-in's 0.6 s filter delay then errs by at most 0.035 K for a
+minute), and each of four bias curves gets a point every 0.8 K at real speed (2.5 s a
+reading), 1.7 K on the simulator at 20x: the coarsest at which the developing-step test
+still slows the ramp a few kelvin below the transitions. The sample only trails the stage
+on heating, so the rate adds nothing above the stage's own limit checks (the guard, the
+watchdog and TLIMIT act on the sample input; the stop is 1 K or more below the limit)."""
 BASE_TEMPERATURE = 4.2
 """K, the lowest temperature the cryostat reaches."""
 EXCITATION_RANGE = (1e-4, 0.1)
@@ -51,6 +63,17 @@ def number_in_range(name: str, value, low: float, high: float, units: str = "") 
 
 def ramp_rate(rate) -> float:
     return number_in_range("rate", rate, *PLAN_RAMP_RATE_RANGE, "K/min")
+
+
+def adaptive_rates(fast, slow) -> tuple[float, float]:
+    """An adaptive ramp's (fast, slow) rates: fast within :data:`FAST_SEGMENT_RATE_RANGE`,
+    slow within :data:`PLAN_RAMP_RATE_RANGE` and below fast."""
+    fast = number_in_range("fast", fast, *FAST_SEGMENT_RATE_RANGE, "K/min (the adaptive "
+                           "ramp's fast-segment policy)")
+    slow = number_in_range("slow", slow, *PLAN_RAMP_RATE_RANGE, "K/min")
+    if not slow < fast:
+        raise PlanArgumentError(f"slow = {slow:g} K/min must be below fast = {fast:g} K/min")
+    return fast, slow
 
 
 LIMIT_CLEARANCE = TARGET_MARGIN

@@ -97,39 +97,6 @@ def assert_curve_sampling(temperature: np.ndarray, bias: np.ndarray, biases: Seq
     return achieved
 
 
-def slope_window_spacing(window_kelvin: float, points: int = 5) -> float:
-    """Largest spacing (K) that puts ``points`` readings in a slope window of that width."""
-    return window_kelvin / (points - 1)
-
-
-def slowdown_range(rule_factory, curve, spacing: float, noise: float, start: float,
-                   stop: float, trials: int = 60) -> tuple[float, float]:
-    """Where a slow-down rule slows on the model's curve sampled as the ramp sampled it.
-
-    The rule (a fresh one from ``rule_factory()`` per trial) is fed the noise-free curve
-    ``curve(T)`` at ``spacing`` K, starting at every phase of one spacing, with Gaussian
-    noise of ``noise``; the earliest and latest temperatures of its first slow-down over
-    the trials (nan when it never slows) bound where the live ramp may slow.
-    """
-    rng = np.random.default_rng(0)
-    decisions = []
-    for trial in range(trials):
-        rule = rule_factory()
-        temperatures = np.arange(start + spacing * trial / trials, stop, spacing)
-        for temperature in temperatures:
-            value = float(curve(temperature)) + noise * rng.standard_normal()
-            if rule({rule.temperature_field: float(temperature),
-                     rule.signal_field: value}) == rule.slow:
-                decisions.append(float(temperature))
-                break
-        else:
-            decisions.append(math.nan)
-    decisions = np.array(decisions)
-    if np.isnan(decisions).any():
-        return math.nan, math.nan
-    return float(decisions.min()), float(decisions.max())
-
-
 def assert_detection_margin(temperature: np.ndarray, bias: np.ndarray, signal: np.ndarray,
                             biases: Sequence[float]) -> dict[float, float]:
     """Fail, naming the figures, unless the transition finder detects every curve's step.
