@@ -268,3 +268,47 @@ class ClockedDevice:
     @time_scale.setter
     def time_scale(self, value: float) -> None:
         self.clock = WallClock(value)
+
+
+class PhysicalInterval:
+    """A movable for the RunEngine: ``set(seconds)`` is done once ``seconds`` physical seconds
+    have passed on the device's clock, or at once when ``cut_short()`` becomes true.
+
+    A plan's ``bps.sleep`` counts wall seconds; on the simulator's clock (which a wait on
+    physics can hurry, and a busy machine can slow) that is no fixed physical time. This
+    waits on the clock itself, so a plan's readings come at physical intervals.
+
+    Parameters
+    ----------
+    device : ClockedDevice
+        Its clock measures the interval.
+    cut_short : callable, optional
+        Checked about every wall second; true ends the interval early.
+    """
+
+    poll_seconds = 1.0
+
+    def __init__(self, device, cut_short: Callable[[], bool] | None = None):
+        self.device = device
+        self.cut_short = cut_short or (lambda: False)
+        self.name = f"{device.name}_interval"
+        self.parent = None
+
+    def set(self, seconds: float):
+        from ophyd.status import Status
+
+        status = Status(obj=self)
+        clock = self.device.clock
+        until = clock.now() + float(seconds)
+
+        def wait() -> None:
+            while not self.cut_short():
+                waited_from = time.monotonic()
+                if clock.wait_until(until, timeout=self.poll_seconds):
+                    break
+                if time.monotonic() - waited_from < self.poll_seconds / 2:
+                    time.sleep(self.poll_seconds / 2)  # the clock's IOC is away
+            status.set_finished()
+
+        threading.Thread(target=wait, name=self.name, daemon=True).start()
+        return status

@@ -9,6 +9,7 @@ from bluesky import plan_stubs as bps
 from bluesky import preprocessors as bpp
 
 from tcstation.analysis.transitions import find_susceptibility_transition
+from tcstation.devices.clock import PhysicalInterval
 from tcstation.devices.station import Station
 from tcstation.instruments.environment import SAMPLE_KINDS
 from tcstation.ledger import (
@@ -172,8 +173,6 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     environment = station.environment
     _md = {"plan_name": "expose_to_room_temperature", "plan_args": {"minutes": minutes},
            "hints": {"dimensions": [(["time"], "primary")]}}
-    poll = EXPOSURE_POLL * 60.0 * station.cryostat.time_scale
-
     exposure = RoomTemperatureExposure(environment)
 
     def outer():
@@ -184,12 +183,14 @@ def expose_to_room_temperature(station: Station, minutes: float = 30.0, md: dict
     @bpp.run_decorator(md=_md)
     def inner():
         yield from bps.trigger_and_read([environment, station.cryostat])
-        yield from bps.abs_set(exposure, minutes, group="exposure")
+        exposed = yield from bps.abs_set(exposure, minutes, group="exposure")
+        # A progress reading every EXPOSURE_POLL physical minutes, however fast the clock runs.
+        interval = PhysicalInterval(environment, cut_short=lambda: exposed.done)
         while True:
-            yield from bps.sleep(poll)
+            yield from bps.abs_set(interval, EXPOSURE_POLL * 60.0, wait=True)
             yield from bps.trigger_and_read([environment, station.cryostat])
             exposing = yield from bps.rd(environment.exposing)
-            if not exposing:
+            if not exposing or exposed.done:
                 break
         yield from bps.wait(group="exposure")
         yield from bps.trigger_and_read([environment, station.cryostat])

@@ -43,8 +43,10 @@ from tcstation.storage.tiled import (
     RunContents,
     TiledRunState,
     delete_run,
+    run_state_detail,
     tiled_run_state,
     write_run,
+    written_run_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,10 +157,11 @@ def replay_run(spool: DocumentSpool, client: Container, uid: str, *, lock: RunLo
         if state is TiledRunState.PARTIAL:
             delete_run(client, uid)
         write_run(client, documents, batch_size=batch_size)
-        written_state = tiled_run_state(client, contents)
+        written_state = written_run_state(client, contents)
         if written_state is not TiledRunState.COMPLETE:
             return result(ReplayOutcome.FAILED,
-                          f"after writing, Tiled holds the run as {written_state.value}")
+                          f"after writing, Tiled holds the run as {written_state.value} "
+                          f"({run_state_detail(client, contents)})")
         spool.mark_done(uid)
         return result(ReplayOutcome.REWRITTEN if state is TiledRunState.PARTIAL
                       else ReplayOutcome.WRITTEN)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,42 @@ def tiled_run_state(client: Container, contents: RunContents) -> TiledRunState:
         if stored_seq_nums(client, contents.uid, stream) != expected:
             return TiledRunState.PARTIAL
     return TiledRunState.COMPLETE
+
+
+def run_state_detail(client: Container, contents: RunContents) -> str:
+    """What Tiled lacks of a run, for a log line: '' when it holds the run complete."""
+    try:
+        if contents.uid not in client:
+            return "no such run"
+        lacking = []
+        if contents.has_stop and "stop" not in client[contents.uid].metadata:
+            lacking.append("no stop document")
+        for stream, expected in contents.seq_nums_by_stream.items():
+            stored = stored_seq_nums(client, contents.uid, stream)
+            if stored != expected:
+                count = 0 if stored is None else len(stored)
+                lacking.append(f"{stream!r} holds {count} events "
+                               f"({len(set(stored or ()))} distinct) of {len(expected)}")
+        return "; ".join(lacking)
+    except Exception as error:  # a diagnosis must not raise
+        return f"could not look ({type(error).__name__}: {error})"
+
+
+WRITE_VISIBILITY_PATIENCE = 5.0
+"""Wall seconds a run just written may take to read back whole: on a loaded machine a read
+right after the last write has been seen to find the stop or events missing, and the same
+read a moment later finds them."""
+
+
+def written_run_state(client: Container, contents: RunContents,
+                      patience: float = WRITE_VISIBILITY_PATIENCE) -> TiledRunState:
+    """:func:`tiled_run_state` of a run just written, read again until complete or ``patience``."""
+    deadline = time.monotonic() + patience
+    while True:
+        state = tiled_run_state(client, contents)
+        if state is TiledRunState.COMPLETE or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.25)
 
 
 def write_run(client: Container, documents: Iterable[tuple[str, dict[str, Any]]],

@@ -58,7 +58,13 @@ from tiled.client.container import Container
 
 from tcstation.storage.replay import ReplayOutcome, replay_run
 from tcstation.storage.spool import DocumentSpool, RunLock, SpoolError, decode_document
-from tcstation.storage.tiled import RunContents, TiledRunState, tiled_answers, tiled_run_state
+from tcstation.storage.tiled import (
+    RunContents,
+    TiledRunState,
+    run_state_detail,
+    tiled_answers,
+    written_run_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -399,17 +405,18 @@ class LiveTiledWriter:
         try:
             if run.outcome is RunOutcome.LIVE:
                 contents = RunContents.from_documents(self.spool.iter_documents(run.uid))
-                state = tiled_run_state(self._client_or_connect(), contents)
+                state = written_run_state(self._client_or_connect(), contents)
                 if state is TiledRunState.COMPLETE:
                     self.spool.mark_done(run.uid)
                     self._set_outcome(run, RunOutcome.WRITTEN)
                 else:
-                    # E.g. a request the client retried on a loaded server, applied twice:
-                    # the spool holds the truth, so the run is written again from it now.
-                    logger.info("run %s: Tiled holds it as %s after its stop; writing it "
-                                "again from the spool", run.uid[:8], state.value)
+                    # Still not whole after the wait for the writes to read back (a request
+                    # lost, or retried and applied twice): the spool holds the truth.
+                    detail = run_state_detail(self._client_or_connect(), contents)
+                    logger.info("run %s: Tiled holds it as %s after its stop (%s); writing it "
+                                "again from the spool", run.uid[:8], state.value, detail)
                     self._rewrite_from_spool(run, lock, f"Tiled held the run as {state.value} "
-                                             "after its stop")
+                                             f"after its stop ({detail})")
             elif run.outcome is RunOutcome.DEFERRED:
                 self._rewrite_from_spool(run, lock, "")
             else:

@@ -50,3 +50,20 @@ def test_an_exposure_whose_clock_stands_still_fails_saying_so():
     environment.exposing.sim_put(1)
     with pytest.raises(TimeoutError, match=r"the clock stood still at 1000 s for 0.3 wall s"):
         status.wait(10.0)
+
+
+def test_a_physical_interval_ends_on_the_clock_or_when_cut_short():
+    from tcstation.devices.clock import PhysicalInterval
+
+    environment, time_signal = exposing_environment()
+    status = PhysicalInterval(environment).set(60.0)
+    time.sleep(0.3)
+    time_signal.put(1030.0)
+    assert not status.done, "30 of the 60 physical seconds"
+    time_signal.put(1060.0)
+    status.wait(2.0)
+    cut = []
+    status = PhysicalInterval(environment, cut_short=lambda: bool(cut)).set(60.0)
+    assert not status.done
+    cut.append(True)
+    status.wait(3.0)
