@@ -21,7 +21,8 @@ from urllib.parse import urlparse
 import httpx
 from bluesky_tiled_plugins import TiledWriter
 from tiled.client import from_uri
-from tiled.client.container import Container
+from tiled.client.container import DEFAULT_STRUCTURE_CLIENT_DISPATCH, Container
+from tiled.utils import OneShotCachedMap
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,29 @@ class RunContents:
         return sum(len(values) for values in self.seq_nums_by_stream.values())
 
 
+BLUESKY_SPECS = ("CatalogOfBlueskyRuns", "BlueskyRun", "BlueskyEventStream")
+
+
+def plain_view(client: Container) -> Container:
+    """``client``'s node with bluesky's client classes left out: runs and streams as plain
+    containers, tables as tables.
+
+    The run-completeness checks read the nodes as they are stored. Which class
+    bluesky-tiled-plugins hands out for a run is process-wide state: reading one run through
+    ``.v1`` (databroker's Header takes ``run.v2``) switches every later ``c[uid]`` of the
+    process to ``BlueskyRunV2`` (its ``copy.copy`` of the client registry shares the mapping),
+    whose streams hold no ``internal`` table.
+    """
+    default = DEFAULT_STRUCTURE_CLIENT_DISPATCH["numpy"]
+    registry = OneShotCachedMap({key: (lambda key=key: default[key]) for key in default})
+    for spec in BLUESKY_SPECS:
+        registry.set(spec, lambda: Container)
+    return Container(client.context, item=client.item, structure_clients=registry)
+
+
 def stored_seq_nums(client: Container, uid: str, stream: str) -> tuple[int, ...] | None:
     """The sorted ``seq_num`` column of a stream's event table in Tiled; None if there is none."""
-    run = client[uid]
+    run = plain_view(client)[uid]
     if stream not in run:
         return None
     stream_node = run[stream]
@@ -141,6 +162,7 @@ def tiled_run_state(client: Container, contents: RunContents) -> TiledRunState:
     stream the stored ``seq_num`` are exactly the spooled ones: none missing,
     none twice. Anything less is PARTIAL.
     """
+    client = plain_view(client)
     if contents.uid not in client:
         return TiledRunState.ABSENT
     metadata = client[contents.uid].metadata
@@ -155,6 +177,7 @@ def tiled_run_state(client: Container, contents: RunContents) -> TiledRunState:
 def run_state_detail(client: Container, contents: RunContents) -> str:
     """What Tiled lacks of a run, for a log line: '' when it holds the run complete."""
     try:
+        client = plain_view(client)
         if contents.uid not in client:
             return "no such run"
         lacking = []
@@ -202,4 +225,4 @@ def write_run(client: Container, documents: Iterable[tuple[str, dict[str, Any]]]
 
 def delete_run(client: Container, uid: str) -> None:
     """Delete a run's container and everything in it, including its SQL tables."""
-    client[uid].delete(recursive=True, external_only=False)
+    plain_view(client)[uid].delete(recursive=True, external_only=False)

@@ -103,6 +103,9 @@ def test_v1_is_offered_and_reads_a_run(laid_out):
         "det"].values)
     assert len(header.table()) == 3
     assert v1[42].start["uid"] == uids[1]
+    # A v1 header switched the process's runs to BlueskyRunV2 (see the README); back to v3
+    # for the tests after this one.
+    assert isinstance(runs_container(client).v3[-1], BlueskyRunV3)
 
 
 def test_runs_and_tc_tables_at_the_root_are_moved_into_raw_and_derived(tmp_path):

@@ -40,3 +40,27 @@ def test_a_run_left_partial_in_tiled_is_rewritten_from_the_spool(tmp_path, monke
     contents = RunContents.from_documents(spool.iter_documents(uid))
     assert tiled_run_state(client, contents) is TiledRunState.COMPLETE
     client.context.close()
+
+
+def test_a_run_read_through_v1_first_still_counts_as_complete(tmp_path):
+    """databroker's v1 Header switches the process's run class to BlueskyRunV2."""
+    import bluesky.plans as bp
+    from bluesky_tiled_plugins import TiledWriter
+
+    from tcstation.storage.layout import ensure_layout, runs_container
+
+    (tmp_path / "tiled").mkdir()
+    client = in_process_tiled(tmp_path / "tiled")
+    ensure_layout(client)
+    runs = runs_container(client)
+    run_engine = RunEngine({})
+    documents = []
+    run_engine.subscribe(TiledWriter(runs))
+    run_engine.subscribe(lambda name, doc: documents.append((name, doc)))
+    (uid,) = run_engine(bp.count([det], 3))
+    assert runs.v1[-1].start["uid"] == uid
+    contents = RunContents.from_documents(documents)
+    assert tiled_run_state(runs, contents) is TiledRunState.COMPLETE
+    # The process's runs back to BlueskyRunV3 for the tests after this one.
+    assert type(runs.v3[-1]).__name__ == "BlueskyRunV3"
+    client.context.close()
