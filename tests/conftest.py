@@ -72,6 +72,27 @@ def channel_renewal(ca_repeater):
     renewal.stop()
 
 
+@pytest.fixture(autouse=True)
+def tiled_client_classes():
+    """Each test starts with tiled's process-wide client classes as they were.
+
+    Reading a run through databroker's ``.v1`` takes ``run.v2``, which in bluesky-tiled-plugins
+    2.0.12 writes ``BlueskyRunV2`` into tiled's default client registry (a ``copy.copy``
+    that shares the mapping): every later ``c[uid]`` of the worker process would be a v2 run.
+    """
+    from tiled.client.container import DEFAULT_STRUCTURE_CLIENT_DISPATCH, Container
+
+    Container.discover_clients_from_entrypoints()  # once, before the snapshot
+    # (tiled 0.2.20's OneShotCachedMap has no public way to put an entry back.)
+    saved = {name: dict(registry._OneShotCachedMap__mapping)
+             for name, registry in DEFAULT_STRUCTURE_CLIENT_DISPATCH.items()}
+    yield
+    for name, registry in DEFAULT_STRUCTURE_CLIENT_DISPATCH.items():
+        mapping = registry._OneShotCachedMap__mapping
+        mapping.clear()
+        mapping.update(saved[name])
+
+
 def random_prefix() -> str:
     return f"T{uuid.uuid4().hex[:8]}:"
 

@@ -195,9 +195,9 @@ def run_state_detail(client: Container, contents: RunContents) -> str:
 
 
 WRITE_VISIBILITY_PATIENCE = 5.0
-"""Wall seconds a run just written may take to read back whole: on a loaded machine a read
-right after the last write has been seen to find the stop or events missing, and the same
-read a moment later finds them."""
+"""Wall seconds a run just written is read again before it counts as partial (a margin for
+a server that answers the last write before a read sees it; the partial runs seen in loaded
+test runs turned out to be the v1 client-class switch of :func:`plain_view`)."""
 
 
 def written_run_state(client: Container, contents: RunContents,
