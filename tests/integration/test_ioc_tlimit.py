@@ -78,7 +78,7 @@ class Trace:
         self.values: dict[str, list] = {name: [] for name in names}
         self._lock = threading.Lock()
         self.pvs = [epics.PV(name, auto_monitor=True, callback=self._record) for name in names]
-        wait_for(lambda: all(self.values.values()), 10.0, f"monitors of {names}")
+        wait_for(lambda: all(self.values.values()), 30.0, f"monitors of {names}")
 
     def _record(self, pvname=None, value=None, **kwargs):
         with self._lock:

@@ -319,7 +319,7 @@ def _settings() -> list[tuple[str, object]]:
 def _refusal(name: str, value, data_type) -> str:
     """Put ``value`` expecting a refusal; return the server's message."""
     try:
-        caproto_write(name, [value], notify=True, data_type=data_type, timeout=5.0)
+        caproto_write(name, [value], notify=True, data_type=data_type, timeout=20.0)
     except ErrorResponseReceived as err:
         return bytes(err.args[0].error_message).decode(errors="replace").rstrip("\x00")
     raise AssertionError(f"{name} accepted {value!r}")
