@@ -85,7 +85,10 @@ def test_one_heating_ramp_cycles_every_bias_with_rising_temperature(station, RE)
     estimate = column(ramp_events, temperature_field)
     raw_sample = column(ramp_events, station.cryostat.sample_temperature.name)
     assert np.all(np.diff(estimate) > -0.05), "heating: the temperature must not fall"
-    assert estimate[0] == pytest.approx(47.0, abs=0.3)
+    # The first reading comes once the ramp is under way: on a busy machine a bias cycle's
+    # readings cost more simulated time, so it may lie up to one cycle's rise above the start.
+    cycle_rise = float(np.median(np.diff(estimate[: 4 * cycles : 4])))
+    assert 47.0 - 0.3 <= estimate[0] <= 47.0 + max(0.3, cycle_rise), (estimate[0], cycle_rise)
     assert estimate[-1] == pytest.approx(57.0, abs=0.5)
     # The lag correction is systematic: without it the estimate would be the stage
     # sensor's, rate x lag = 0.5 K above the sample at every point. The event reads the sensor a few
